@@ -6,14 +6,14 @@
 __all__ = ['BLUR_DATASETS', 'DATASETS', 'reference_transform', 'BatchAugment', 'paper_augment', 'two_views', 'normalize',
            'denormalize', 'show_views']
 
-# %% ../nbs/01_augment.ipynb #f2ce3993
+# %% ../nbs/01_augment.ipynb #47643163
 import math
 import torch
 import torch.nn.functional as F
 import matplotlib.pyplot as plt
 from torchvision.transforms import v2
 
-# %% ../nbs/01_augment.ipynb #96b50283
+# %% ../nbs/01_augment.ipynb #3aff0ff1
 BLUR_DATASETS = ('mnist', 'fashion_mnist', 'digits')
 DATASETS = ('digits', 'mnist', 'fashion_mnist', 'cifar10', 'stl10')
 
@@ -36,7 +36,7 @@ def _check_args(size, scale, ratio, brightness, contrast, saturation, hue, p_jit
         raise ValueError(f"blur_kernel={blur_kernel!r} is not valid; allowed: an odd positive int")
     _check_prob(p_jitter=p_jitter, p_gray=p_gray, p_blur=p_blur, p_flip=p_flip)
 
-# %% ../nbs/01_augment.ipynb #8b043088
+# %% ../nbs/01_augment.ipynb #96ed74d9
 def reference_transform(size=32, scale=(0.2, 1.0), ratio=(3/4, 4/3), brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1,
                         p_jitter=0.8, p_gray=0.2, blur=False, blur_sigma=(0.1, 2.0), blur_kernel=3, p_blur=0.5, p_flip=0.5):
     "torchvision.transforms.v2 per-image pipeline (the reference): uint8 (3,H,W) tensor -> float (3,size,size) in [0,1]"
@@ -49,7 +49,7 @@ def reference_transform(size=32, scale=(0.2, 1.0), ratio=(3/4, 4/3), brightness=
     ts.append(v2.RandomHorizontalFlip(p=p_flip))
     return v2.Compose(ts)
 
-# %% ../nbs/01_augment.ipynb #c20c9442
+# %% ../nbs/01_augment.ipynb #33a72604
 _LUMA = (0.2989, 0.587, 0.114)
 
 def _gray(x):
@@ -98,7 +98,7 @@ def _adjust_hue(x, hue):
     h = (h + hue.view(-1, 1, 1)).remainder(1.0)
     return _hsv_to_rgb(h, s, v)
 
-# %% ../nbs/01_augment.ipynb #6c7b26a0
+# %% ../nbs/01_augment.ipynb #1df3d3e4
 def _crop_flip_grid(top, left, height, width, flip, H, W, size):
     "Per-image bilinear sampling grid (N,size,size,2) for grid_sample: crop box -> resize to size -> optional h-flip"
     u = torch.arange(size, device=top.device, dtype=torch.float32) + 0.5
@@ -124,7 +124,7 @@ def _blur(x, sigma, k):
     y = sum(xp[..., :, j:j + W] * w4(j) for j in range(k))     # along width (k taps, no loop over images)
     return sum(y[..., j:j + H, :] * w4(j) for j in range(k))  # along height
 
-# %% ../nbs/01_augment.ipynb #ce48980d
+# %% ../nbs/01_augment.ipynb #99f1553c
 def _check_x(x):
     if x.ndim != 4 or x.shape[1] != 3: raise ValueError(f"x.shape={tuple(x.shape)} is not valid; allowed: (N, 3, H, W)")
 
@@ -184,16 +184,17 @@ class BatchAugment(torch.nn.Module):
         return p
 
     def _jitter(self, x, p):
-        "Colour jitter in 4 slots; in slot k image i applies op order[i,k] if p['jitter'][i]"
-        one = torch.ones_like(p['brightness'])
+        "Colour jitter in 4 slots: in slot k image i applies op order[i,k] if p['jitter'][i] (in place, on those images only)"
+        ops = ((lambda x, f: (x * f.view(-1, 1, 1, 1)).clamp_(0, 1)),           # adjust_brightness
+               (lambda x, f: _blend(x, _gray(x).mean((1, 2, 3), keepdim=True), f)), # adjust_contrast
+               (lambda x, f: _blend(x, _gray(x), f)),                              # adjust_saturation
+               _adjust_hue)
+        factors = [p[k] for k in ('brightness', 'contrast', 'saturation', 'hue')]
         for k in range(4):
-            op = torch.where(p['jitter'], p['order'][:, k], -1)
-            x = (x * torch.where(op == 0, p['brightness'], one).view(-1, 1, 1, 1)).clamp_(0, 1)
-            x = _blend(x, _gray(x).mean((1, 2, 3), keepdim=True), torch.where(op == 1, p['contrast'], one))
-            x = _blend(x, _gray(x), torch.where(op == 2, p['saturation'], one))
-            if self.hue > 0:
-                m = (op == 3).nonzero()[:, 0]
-                if len(m): x = x.index_copy(0, m, _adjust_hue(x[m], p['hue'][m]))
+            for o in range(4):
+                if o == 3 and self.hue == 0: continue  # torchvision skips hue=0 too
+                m = (p['jitter'] & (p['order'][:, k] == o)).nonzero()[:, 0]
+                if len(m): x[m] = ops[o](x[m], factors[o][m])
         return x
 
     @torch.no_grad()
@@ -206,9 +207,10 @@ class BatchAugment(torch.nn.Module):
         grid = _crop_flip_grid(p['top'], p['left'], p['height'], p['width'], p['flip'], H, W, self.size)
         x = F.grid_sample(x, grid, mode='bilinear', padding_mode='border', align_corners=False)
         x = self._jitter(x, p)
-        x = torch.where(p['gray'].view(-1, 1, 1, 1), _gray(x).expand_as(x), x)
+        m = p['gray'].nonzero()[:, 0]
+        if len(m): x[m] = _gray(x[m]).expand(-1, 3, -1, -1)
         m = p['blur'].nonzero()[:, 0]
-        if len(m): x = x.index_copy(0, m, _blur(x[m], p['sigma'][m], self.blur_kernel))
+        if len(m): x[m] = _blur(x[m], p['sigma'][m], self.blur_kernel)
         return x
 
     def forward(self, x, generator=None):
@@ -216,7 +218,7 @@ class BatchAugment(torch.nn.Module):
         _check_x(x)
         return self.apply(x, self.sample(x.shape[0], x.shape[2], x.shape[3], generator=generator, device=x.device))
 
-# %% ../nbs/01_augment.ipynb #38009cf2
+# %% ../nbs/01_augment.ipynb #ae3a21ec
 def paper_augment(dataset, **kwargs):
     "The paper's augmentation for `dataset`: SimSiam's CIFAR-10 pipeline, plus the Gaussian blur for gray digit sets"
     if dataset not in DATASETS:
@@ -228,7 +230,7 @@ def two_views(augment, x, generator=None):
     "(x1, x2): two independent augmentations t1(x), t2(x) of the same batch x"
     return augment(x, generator=generator), augment(x, generator=generator)
 
-# %% ../nbs/01_augment.ipynb #0f2e866c
+# %% ../nbs/01_augment.ipynb #2e64927b
 def _stats(x, v):
     return torch.as_tensor(v, dtype=x.dtype, device=x.device)[:, None, None]
 
@@ -240,7 +242,7 @@ def denormalize(x, mean, std):
     "Inverse of `normalize`: x * std + mean per channel"
     return x * _stats(x, std) + _stats(x, mean)
 
-# %% ../nbs/01_augment.ipynb #7f3236db
+# %% ../nbs/01_augment.ipynb #e3c7bda9
 def show_views(x, x1, x2, n=8, title=None):
     "Grid of n images: rows original x / view x1 / view x2; returns the figure"
     n = min(n, len(x))

@@ -6,7 +6,7 @@
 __all__ = ['PIPELINES', 'AMPS', 'default_stages', 'PretrainConfig', 'atomic_save', 'atomic_write_text', 'atomic_write_json',
            'check_device', 'collapse_std', 'train_step', 'pretrain', 'show_reconstructions']
 
-# %% ../nbs/04_pretrain.ipynb #c6f239ae
+# %% ../nbs/04_pretrain.ipynb #c83ab824
 import math, os, time, json, tempfile, warnings
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
@@ -18,7 +18,7 @@ from .augment import paper_augment, reference_transform, normalize, denormalize
 from .models import build_model, check_method, METHODS
 from .losses import siamese_loss, check_w, TARGETS
 
-# %% ../nbs/04_pretrain.ipynb #6d50ed0a
+# %% ../nbs/04_pretrain.ipynb #bb3b0572
 PIPELINES = ('fast', 'reference')
 AMPS = ('none', 'bf16', 'fp16')
 _METHOD_W = dict(sidae=0.5, simsiam=0.0, ae=1.0)
@@ -81,7 +81,7 @@ class PretrainConfig:
         "A plain dict (JSON-serialisable) of the configuration."
         d = asdict(self); d['stages'] = list(self.stages); return d
 
-# %% ../nbs/04_pretrain.ipynb #5b732327
+# %% ../nbs/04_pretrain.ipynb #2a330a4e
 def _atomic(path, write):
     "Call `write(tmp_path)`, then move the temporary file onto `path` in one step."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
@@ -107,7 +107,7 @@ def atomic_write_json(obj, path):
     "Write `obj` as indented JSON to `path` atomically."
     return atomic_write_text(json.dumps(obj, indent=2, sort_keys=True) + '\n', path)
 
-# %% ../nbs/04_pretrain.ipynb #acaa1e6a
+# %% ../nbs/04_pretrain.ipynb #5f2521cf
 def check_device(device=None):
     "Validate a device name ('cpu', 'cuda', 'cuda:1', 'mps'; None: cuda if available) and return the torch.device."
     if device is None: device = 'cuda' if torch.cuda.is_available() else 'cpu'
@@ -121,7 +121,7 @@ def check_device(device=None):
     elif dev.type not in ('cpu', 'cuda', 'mps'): raise ValueError(f"device={device!r} is not supported; allowed: 'cpu', 'cuda', 'cuda:N', 'mps'")
     return dev
 
-# %% ../nbs/04_pretrain.ipynb #93e0276f
+# %% ../nbs/04_pretrain.ipynb #48fc30da
 def _shard(n, rank, world):
     "The slice of a global batch of n that process `rank` of `world` takes."
     if n % world: raise ValueError(f"batch_size={n} must be divisible by the number of processes ({world})")
@@ -157,23 +157,27 @@ def _reference_batches(x_cpu, perm, batch_size, steps, transform, device, mean, 
         xb, v1, v2 = (t.to(device, non_blocking=True) for t in (xb, v1, v2))
         yield normalize(xb, mean, std), normalize(v1, mean, std), normalize(v2, mean, std)
 
-# %% ../nbs/04_pretrain.ipynb #16fdab78
+# %% ../nbs/04_pretrain.ipynb #ab6c97c8
 def collapse_std(z):
     "SimSiam's collapse indicator: per-dimension std of l2-normalised z over the batch, averaged (1/sqrt(d) healthy, 0 collapsed)."
     return F.normalize(z.detach().float(), dim=1).std(dim=0).mean()
 
-# %% ../nbs/04_pretrain.ipynb #0d5850fc
+# %% ../nbs/04_pretrain.ipynb #5b72afd7
 def _autocast(device, amp):
     "An autocast context for `amp` ('none', 'bf16' or 'fp16') on `device`."
     if amp == 'none': return torch.autocast(device.type, enabled=False)
     return torch.autocast(device.type, dtype=torch.bfloat16 if amp == 'bf16' else torch.float16)
+
+def _at_least_f32(t):
+    "`t` in float32, or in its own dtype if that is wider (float64 stays float64)."
+    return t.to(torch.promote_types(t.dtype, torch.float32))
 
 def train_step(model, opt, batch, w, target='original', amp='none', scaler=None):
     "One optimisation step on a batch (x, x1, x2): returns the loss parts (detached) and the collapse monitor of z1."
     x, x1, x2 = batch
     with _autocast(x.device, amp):
         out = model(x1, x2)
-        parts = siamese_loss({k: v.float() for k, v in out.items()}, x, x1, x2, w=w, target=target)
+        parts = siamese_loss({k: _at_least_f32(v) for k, v in out.items()}, x, x1, x2, w=w, target=target)
     opt.zero_grad(set_to_none=True)
     if scaler is not None: scaler.scale(parts['loss']).backward(); scaler.step(opt); scaler.update()
     else: parts['loss'].backward(); opt.step()
@@ -181,7 +185,60 @@ def train_step(model, opt, batch, w, target='original', amp='none', scaler=None)
     res['z_std'] = collapse_std(out['z1'])
     return res
 
-# %% ../nbs/04_pretrain.ipynb #19c7a084
+# %% ../nbs/04_pretrain.ipynb #c53e639b
+class _AllReduceSum(torch.autograd.Function):
+    "Differentiable all-reduce (sum): the gradient of every process's input is the sum of the gradients of all outputs."
+    @staticmethod
+    def forward(ctx, t, group):
+        ctx.group = group; t = t.clone(memory_format=torch.contiguous_format); dist.all_reduce(t, group=group); return t
+    @staticmethod
+    def backward(ctx, g):
+        g = g.clone(memory_format=torch.contiguous_format); dist.all_reduce(g, group=ctx.group); return g, None
+
+class _AllReduceBatchNorm(nn.modules.batchnorm._BatchNorm):
+    "BatchNorm (1d or 2d) with the statistics of the global batch over all processes, by differentiable all-reduce; any device."
+    process_group = None
+
+    def __getstate__(self):   # a copy (deepcopy, pickle) leaves the process group behind: it cannot be pickled
+        return {**self.__dict__, 'process_group': None}
+
+    def _check_input_dim(self, x):
+        if x.dim() not in (2, 4): raise ValueError(f"expected a 2D or 4D input, got {x.dim()}D")
+
+    def forward(self, x):
+        pg = self.process_group
+        if not (self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size(pg) > 1):
+            return super().forward(x)
+        dims, shape = [0] + list(range(2, x.dim())), (1, -1) + (1,) * (x.dim() - 2)
+        xf = _at_least_f32(x)
+        n = xf.numel() // xf.shape[1] * dist.get_world_size(pg)
+        mean = _AllReduceSum.apply(xf.sum(dims), pg) / n
+        xc = xf - mean.view(shape)
+        var = _AllReduceSum.apply(xc.square().sum(dims), pg) / n
+        y = xc * torch.rsqrt(var + self.eps).view(shape)
+        if self.affine: y = y * self.weight.view(shape) + self.bias.view(shape)
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked.add_(1)
+                m = self.momentum if self.momentum is not None else 1.0 / self.num_batches_tracked.item()
+                self.running_mean.lerp_(mean.detach(), m); self.running_var.lerp_(var.detach() * (n / max(n - 1, 1)), m)
+        return y.to(x.dtype)
+
+def _sync_batchnorm(model, device, group=None):
+    "Make every BatchNorm of `model` (in place) use global-batch statistics: nn.SyncBatchNorm on CUDA, _AllReduceBatchNorm elsewhere."
+    if device.type == 'cuda': return nn.SyncBatchNorm.convert_sync_batchnorm(model, group)
+    for name, m in model.named_children():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and not isinstance(m, (_AllReduceBatchNorm, nn.SyncBatchNorm)):
+            new = _AllReduceBatchNorm(m.num_features, m.eps, m.momentum, m.affine, m.track_running_stats)
+            if m.affine: new.weight, new.bias = m.weight, m.bias
+            if m.track_running_stats:
+                new.running_mean, new.running_var, new.num_batches_tracked = m.running_mean, m.running_var, m.num_batches_tracked
+            new.process_group = group; new.train(m.training)
+            setattr(model, name, new)
+        else: _sync_batchnorm(m, device, group)
+    return model
+
+# %% ../nbs/04_pretrain.ipynb #ced732c3
 def _load_state(run_dir):
     "The newest readable resumable state in run_dir (state.pt, else state.prev.pt), or None; unreadable files are reported."
     for name in ('state.pt', 'state.prev.pt'):
@@ -208,7 +265,26 @@ def _world():
     "(rank, world size) of torch.distributed, or (0, 1) without it."
     return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
 
-# %% ../nbs/04_pretrain.ipynb #75abf4cd
+_CHECK_EVERY = 25   # steps between the checks for a non-finite loss (one host synchronisation per check)
+
+def _check_finite(pending, epoch, lr, world=1):
+    "Raise FloatingPointError naming the first of `pending` [(step, loss parts)] with a non-finite loss (on any process)."
+    bad = ~torch.isfinite(torch.stack([r['loss'] for _, r in pending]))
+    flag = bad.any().float()
+    if world > 1: dist.all_reduce(flag, op=dist.ReduceOp.MAX)   # every process stops together
+    if not flag.item(): return
+    if not bad.any(): raise FloatingPointError(f"non-finite loss at epoch {epoch + 1} on another process, lr={lr:.4g}")
+    s, res = pending[int(bad.int().argmax())]
+    raise FloatingPointError(f"non-finite loss at epoch {epoch + 1}, step {s + 1}: "
+                             + ', '.join(f"{k}={v.item():.4g}" for k, v in res.items()) + f", lr={lr:.4g}")
+
+def _mean_over_processes(sums, world):
+    "Average a dict of scalar tensors over the processes (identity with one), so every process logs the same numbers."
+    if world == 1 or not sums: return sums
+    t = torch.stack([sums[k].float() for k in sums]); dist.all_reduce(t); t /= world
+    return dict(zip(sums, t))
+
+# %% ../nbs/04_pretrain.ipynb #d25da8d0
 def pretrain(cfg, run_dir, device=None, data_root=None, download=False, data=None, channels_last=False, compile=False,
              checkpoint_every=1, knn_every=0, num_workers=2, progress=True, collapse_warn=None, stop_after=None):
     "Pre-train `cfg` (a PretrainConfig) into `run_dir`, resuming from its state if there is one; returns the result dict."
@@ -238,7 +314,9 @@ def pretrain(cfg, run_dir, device=None, data_root=None, download=False, data=Non
         torch.set_rng_state(state['torch_rng']); start, rows = state['epoch'], state['rows']
         if scaler is not None and 'scaler' in state: scaler.load_state_dict(state['scaler'])
     net = model
-    if world > 1: net = nn.parallel.DistributedDataParallel(nn.SyncBatchNorm.convert_sync_batchnorm(model))
+    if world > 1:
+        bn_group = dist.new_group() if device.type != 'cuda' else None
+        net = nn.parallel.DistributedDataParallel(_sync_batchnorm(model, device, bn_group))
     if compile: net = torch.compile(net)
 
     if cfg.pipeline == 'fast':
@@ -254,15 +332,15 @@ def pretrain(cfg, run_dir, device=None, data_root=None, download=False, data=Non
         perm = torch.randperm(N, generator=order_gen)
         if cfg.pipeline == 'fast': batches = _fast_batches(x_dev, perm, B, steps, augment, aug_gen, mean, std, rank, world)
         else: batches = _reference_batches(data.x, perm, B, steps, transform, device, mean, std, num_workers, rank, world)
-        sums, lr = {}, opt.param_groups[0]['lr']
+        sums, lr, pending = {}, opt.param_groups[0]['lr'], []
         for s, batch in enumerate(batches):
             if channels_last: batch = tuple(t.contiguous(memory_format=torch.channels_last) for t in batch)
             res = train_step(net, opt, batch, cfg.w, cfg.target, cfg.amp, scaler)
-            if not torch.isfinite(res['loss']):
-                raise FloatingPointError(f"non-finite loss at epoch {epoch + 1}, step {s + 1}: "
-                                         + ', '.join(f"{k}={v.item():.4g}" for k, v in res.items()) + f", lr={lr:.4g}")
+            pending.append((s, res))
+            if len(pending) == _CHECK_EVERY or s == steps - 1: _check_finite(pending, epoch, lr, world); pending = []
             for k, v in res.items(): sums[k] = sums.get(k, 0) + v
         sched.step()
+        sums = _mean_over_processes(sums, world)
         row = dict(epoch=epoch + 1, **{k: (v / steps).item() for k, v in sums.items()}, lr=lr, seconds=time.time() - t0)
         if row['z_std'] < collapse_warn:
             row['collapse'] = 1
@@ -285,13 +363,14 @@ def pretrain(cfg, run_dir, device=None, data_root=None, download=False, data=Non
                                           **(dict(scaler=scaler.state_dict()) if scaler else {})))
         if stop_after is not None and epoch + 1 >= stop_after: break
     bar.close()
+    if world > 1: dist.barrier()   # every file rank 0 writes exists before any process returns (and may read them)
     if rank == 0 and model.decoder is not None and not (run_dir / 'recon.png').exists() and len(rows) == cfg.epochs:
         fig = show_reconstructions(model, data.x[:8].to(device), mean, std)
         fig.savefig(run_dir / 'recon.png', dpi=80); import matplotlib.pyplot as plt; plt.close(fig)
     return dict(run_dir=run_dir, model=model, rows=rows, mean=mean.cpu(), std=std.cpu(),
                 stages={e: run_dir / f'stage-{e:04d}.pt' for e in cfg.stages if (run_dir / f'stage-{e:04d}.pt').exists()})
 
-# %% ../nbs/04_pretrain.ipynb #d7720456
+# %% ../nbs/04_pretrain.ipynb #7252a268
 @torch.no_grad()
 def show_reconstructions(model, x, mean, std, title='originals (top) and reconstructions (bottom)'):
     "Plot images (uint8 batch) above the decoder's reconstruction of them; returns the figure."

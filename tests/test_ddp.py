@@ -1,0 +1,99 @@
+"""Two processes (torch.distributed, gloo, CPU) compute the same pre-training as one process with the same global batch.
+
+Each of the 2 processes takes half of every global batch of 64; BatchNorm uses the statistics of the global batch
+(`sidae.pretrain._AllReduceBatchNorm`: nn.SyncBatchNorm refuses CPU tensors in torch 2.14) and DDP averages the gradients.
+
+Checked, for the tiny config `CFG` (2 epochs of 4 steps):
+- both processes end with identical weights, buffers and logs (bit for bit: DDP all-reduces the gradients and the BN
+  statistics are all-reduced, so every process applies the same update);
+- rank 0 alone writes files, and a two-process run stopped after epoch 1 and started again (both processes read rank
+  0's state) ends bit for bit where the uninterrupted two-process run ends;
+- the two-process run equals a one-process run with batch 64: weights and buffers within ATOL = 1e-4.
+
+Why this last comparison is made with the network in float64: this tiny training is chaotic in float32. Scaling the
+input of a one-process run by (1 + 1e-6) changes its loss at step 4 by ~3e-3 and its weights after 8 steps by ~1 (BatchNorm
+of channels with a near-zero batch variance amplifies rounding), so no run that sums in another order (as two processes
+do) can agree with it to 1e-4 in float32 after 8 steps; at the first steps they agree to ~1e-7. In float64 rounding is
+~1e-16 and the same amplification leaves the runs within ~1e-9: agreement to 1e-4 then tests the algorithm (sharding,
+the views, global-batch BatchNorm, gradient averaging), not the rounding. The views are made in float32 exactly as in a
+normal run (identical in both runs) and cast to float64.
+"""
+import copy, os, socket, tempfile
+from pathlib import Path
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+CFG = dict(dataset='digits', width=4, d_hid=32, pred_hid=8, limit=256, batch_size=64, epochs=2, method='sidae')
+ATOL = 1e-4
+FILES = ['log.csv', 'recon.png', 'stage-0002.pt', 'state.prev.pt', 'state.pt']
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+
+def _float64(P):
+    "Patch sidae.pretrain so that the network and the batches are float64 (the views are still made in float32)."
+    build, fast, show = P.build_model, P._fast_batches, P.show_reconstructions
+    P.build_model = lambda *a, **k: build(*a, **k).double()
+    P._fast_batches = lambda *a, **k: (tuple(t.double() for t in b) for b in fast(*a, **k))
+    P.show_reconstructions = lambda model, *a, **k: show(copy.deepcopy(model).float(), *a, **k)
+    return lambda: (setattr(P, 'build_model', build), setattr(P, '_fast_batches', fast), setattr(P, 'show_reconstructions', show))
+
+
+def _worker(rank, world, port, out):
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    dist.init_process_group('gloo', rank=rank, world_size=world)
+    try:
+        import sidae.pretrain as P
+        if rank != 0:       # only rank 0 may write: any file written by another rank fails the run
+            def _no_write(*a, **k): raise AssertionError(f"rank {rank} tried to write a file")
+            P._atomic = _no_write
+        cfg = P.PretrainConfig(**CFG)
+        full = P.pretrain(cfg, Path(out) / 'full', device='cpu', progress=False)
+        P.pretrain(cfg, Path(out) / 'resumed', device='cpu', progress=False, stop_after=1)
+        resumed = P.pretrain(cfg, Path(out) / 'resumed', device='cpu', progress=False)
+        undo = _float64(P)
+        f64 = P.pretrain(cfg, Path(out) / 'f64', device='cpu', progress=False); undo()
+        torch.save(dict(full=full['model'].state_dict(), resumed=resumed['model'].state_dict(), f64=f64['model'].state_dict(),
+                        rows=full['rows'], resumed_rows=resumed['rows'], f64_rows=f64['rows']), Path(out) / f'rank{rank}.pt')
+    finally:
+        dist.destroy_process_group()
+
+
+def _no_seconds(rows): return [{k: v for k, v in r.items() if k != 'seconds'} for r in rows]
+
+
+def test_two_processes_equal_one():
+    import sidae.pretrain as P
+    with tempfile.TemporaryDirectory() as out:
+        mp.spawn(_worker, args=(2, _free_port(), out), nprocs=2, join=True)
+        r0, r1 = (torch.load(Path(out) / f'rank{r}.pt', weights_only=False) for r in (0, 1))
+
+        # both processes agree bit for bit, and a stopped and resumed two-process run ends where the full one ends
+        for k in r0['full']:
+            assert torch.equal(r0['full'][k], r1['full'][k]), f"ranks differ in {k}"
+            assert torch.equal(r0['full'][k], r0['resumed'][k]), f"resumed two-process run differs in {k}"
+            assert torch.equal(r0['f64'][k], r1['f64'][k]), f"ranks differ in {k} (float64)"
+        assert _no_seconds(r0['rows']) == _no_seconds(r1['rows']) == _no_seconds(r0['resumed_rows'])
+        for d in ('full', 'resumed', 'f64'): assert sorted(os.listdir(Path(out) / d)) == FILES, d
+
+        # one process with the same global batch (float64, see the module docstring)
+        torch.set_num_threads(1)
+        undo = _float64(P)
+        try: single = P.pretrain(P.PretrainConfig(**CFG), Path(out) / 'single', device='cpu', progress=False)
+        finally: undo()
+        sd = single['model'].state_dict()
+        assert list(r0['f64']) == list(sd)                       # same keys: the BN layers were swapped in place
+        worst = 0.0
+        for k, v in sd.items():
+            if v.is_floating_point():
+                torch.testing.assert_close(r0['f64'][k], v, atol=ATOL, rtol=0, msg=lambda m: f"{k}: {m}")
+                worst = max(worst, (r0['f64'][k] - v).abs().max().item())
+            else: assert torch.equal(r0['f64'][k], v), k         # num_batches_tracked
+        for a, b in zip(r0['f64_rows'], single['rows']):         # the logged loss is that of the global batch
+            for k in ('loss', 'L_si', 'L_dae'): assert abs(a[k] - b[k]) < ATOL, (k, a[k], b[k])
+        print(f"largest |two processes - one process| over weights and buffers (float64): {worst:.2e}")
