@@ -17,11 +17,11 @@ from .evaluate import EvalConfig, evaluate
 
 # %% ../nbs/06_runs.ipynb #0d1acdfb
 PRESETS = {
-    'paper': dict(pretrain=dict(), evaluate=dict(), data=None),
+    'paper': dict(pretrain=dict(), evaluate=dict(), data=None, fit_batch=False),
     'cpu': dict(pretrain=dict(width=8, d_hid=128, pred_hid=32, epochs=40, batch_size=128, stages=(10, 20, 30, 40)),
-                evaluate=dict(width=8, epochs=50, batch_size=8), data='digits'),
+                evaluate=dict(width=8, epochs=50, batch_size=64), data='digits', fit_batch=True),
     'smoke': dict(pretrain=dict(width=4, d_hid=32, pred_hid=8, epochs=2, batch_size=64, stages=(1, 2), limit=256),
-                  evaluate=dict(width=4, epochs=2, batch_size=8), data='digits'),
+                  evaluate=dict(width=4, epochs=2, batch_size=64), data='digits', fit_batch=True),
 }
 
 def check_preset(preset):
@@ -39,10 +39,19 @@ def preset_pretrain(preset, dataset='cifar10', **kw):
     p = check_preset(preset)
     return PretrainConfig(**{**p['pretrain'], 'dataset': preset_dataset(preset, dataset), **kw})
 
+def _fitted_batch(dataset, frac, subset_seed, batch_size):
+    "min(batch_size, n // 2) for the n labelled images of `dataset` at `frac` (at least 1)."
+    from sidae.data import load_split, labelled_subset
+    n = len(labelled_subset(load_split(dataset, 'train').y, frac, subset_seed))
+    return max(1, min(batch_size, n // 2))
+
 def preset_eval(preset, dataset='cifar10', **kw):
     "An EvalConfig of `preset` for the downstream data set `dataset`, with `kw` overriding any field."
     p = check_preset(preset)
-    return EvalConfig(**{**p['evaluate'], 'dataset': preset_dataset(preset, dataset), **kw})
+    cfg = EvalConfig(**{**p['evaluate'], 'dataset': preset_dataset(preset, dataset), **kw})
+    if p['fit_batch'] and 'batch_size' not in kw:
+        cfg = replace(cfg, batch_size=_fitted_batch(cfg.dataset, cfg.frac, cfg.subset_seed, cfg.batch_size))
+    return cfg
 
 # %% ../nbs/06_runs.ipynb #415c0383
 def config_key(d):
