@@ -161,4 +161,5 @@ d = { 'settings': { 'branch': 'main',
                             'sidae.runs.preset_dataset': ('runs.html#preset_dataset', 'sidae/runs.py'),
                             'sidae.runs.preset_eval': ('runs.html#preset_eval', 'sidae/runs.py'),
                             'sidae.runs.preset_pretrain': ('runs.html#preset_pretrain', 'sidae/runs.py'),
+                            'sidae.runs.preset_seeds': ('runs.html#preset_seeds', 'sidae/runs.py'),
                             'sidae.runs.stage_curve': ('runs.html#stage_curve', 'sidae/runs.py')}}}
