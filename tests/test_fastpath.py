@@ -6,28 +6,39 @@ weights, the loss parts (loss, L_si, L_dae) of one `train_step` must match those
 | fast path | tolerance on each loss part v: abs(v - v_ref) <= tol * max(1, abs(v_ref)) |
 |---|---|
 | `amp='bf16'` (CPU autocast in bfloat16) | 2e-2 (bfloat16 keeps 8 bits of mantissa: ~4e-3 per rounding) |
-| `channels_last=True` (model and batch) | 1e-5 |
-| `torch.compile` (inductor, needs a C++ compiler on the CPU) | 1e-4 |
+| `channels_last=True` (model and batch) | 1e-5 (losses), 1e-4 (weights after the step) |
+| `torch.compile(backend='aot_eager')`: TorchDynamo's graph capture and AOTAutograd's joint graph, run eagerly | 1e-4 |
+| `torch.compile()` (inductor: generated C++/Triton kernels) | 1e-4 |
+
+The inductor test compiles C++ kernels for the whole forward and backward pass; on this project's 2-core CI machine that
+takes more than 10 minutes for the tiny network, so it only runs where it is asked for (`SIDAE_SLOW_TESTS=1`) or on a GPU,
+where compilation is the path the benchmark uses. The `aot_eager` test always runs (about 10 s): it checks everything
+torch.compile changes in our code (graph breaks, the traced loss, the autograd graph) except the code generation itself.
 
 The tolerance is relative for parts of size >= 1 and absolute below: L_si is a negative cosine similarity in [-1, 1]
 that is near 0 (about -0.05) for a network at initialisation, where a relative error says nothing (bf16 changes it by
 ~3e-3 absolute, 5% relative).
 
-For channels_last and compile the weights after the step are compared too (same tolerance): the backward pass and the
+The channels_last test uses width 8, not 4. On x86 CPUs with AVX2, oneDNN's weight gradient of a 1x1 stride-2
+convolution in channels_last (NHWC) layout with fewer than 8 input channels is wrong or never returns
+(uxlfoundation/oneDNN#6035; seen here with torch 2.14.1 / oneDNN 3.12: 3 input channels gave a relative error of 1.1,
+4 input channels hung). ResNet-18's shortcut convolutions have `width` input channels, so `sidae.pretrain.pretrain` refuses
+channels_last on the CPU for width < 8; the paper's width 64 and every GPU are unaffected.
+
+For channels_last and compile the weights after the step are compared too (the tolerance in the table): the backward pass and the
 optimiser step are fast-path code as well.
 """
-import copy, os, shutil, time
+import copy, os, shutil
 import pytest, torch
 from sidae.models import build_model
 from sidae.pretrain import train_step
 
 W = 0.5
-COMPILE_BUDGET_S = 90   # the compile test skips itself rather than pass slowly (first compilation of the network)
 
 
-def _setup():
+def _setup(width=4):
     torch.manual_seed(0)
-    model = build_model('sidae', width=4, d_hid=32, pred_hid=8)
+    model = build_model('sidae', width=width, d_hid=32, pred_hid=8)
     g = torch.Generator().manual_seed(1)
     x = torch.randn(16, 3, 32, 32, generator=g)
     batch = (x, x + 0.1 * torch.randn(x.shape, generator=g), x + 0.1 * torch.randn(x.shape, generator=g))
@@ -55,29 +66,33 @@ def test_bf16_autocast():
 
 
 def test_channels_last():
-    model, batch = _setup()
+    model, batch = _setup(width=8)   # width 4 hits oneDNN's 1x1 stride-2 NHWC bug on the CPU: see the module docstring
     ref, w_ref = _step(copy.deepcopy(model), batch)
     m = copy.deepcopy(model).to(memory_format=torch.channels_last)
     assert m.backbone.conv1.weight.is_contiguous(memory_format=torch.channels_last)
     cl, w_cl = _step(m, tuple(t.contiguous(memory_format=torch.channels_last) for t in batch))
     for k in ref: assert abs(cl[k] - ref[k]) <= 1e-5 * max(1, abs(ref[k])), (k, cl[k], ref[k])
-    _close_weights(w_ref, w_cl, 1e-5)
+    _close_weights(w_ref, w_cl, 1e-4)   # summation order differs in the weight gradients: ~7e-5 seen
 
 
 def _has_compiler():
     return any(shutil.which(c) for c in (os.environ.get('CXX', 'g++'), 'g++', 'c++', 'clang++'))
 
 
+_SLOW = os.environ.get('SIDAE_SLOW_TESTS') == '1' or torch.cuda.is_available()
+
+
 @pytest.mark.skipif(not hasattr(torch, 'compile'), reason='torch.compile is not available in this torch')
-@pytest.mark.skipif(not _has_compiler(), reason='torch.compile (inductor) on the CPU needs a C++ compiler; none found')
-def test_compile():
+@pytest.mark.parametrize('backend', [
+    'aot_eager',
+    pytest.param('inductor', marks=[
+        pytest.mark.skipif(not _SLOW, reason='inductor compilation of the network takes >10 min on a 2-core CPU; SIDAE_SLOW_TESTS=1 runs it'),
+        pytest.mark.skipif(not (_has_compiler() or torch.cuda.is_available()), reason='inductor on the CPU needs a C++ compiler')]),
+])
+def test_compile(backend):
     model, batch = _setup()
     ref, w_ref = _step(copy.deepcopy(model), batch)
     m = copy.deepcopy(model)
-    t0 = time.time()
-    try: co, w_co = _step(m, batch, net=torch.compile(m))
-    except Exception as e: pytest.skip(f'torch.compile failed on this machine: {type(e).__name__}: {str(e)[:200]}')
-    if time.time() - t0 > COMPILE_BUDGET_S:
-        pytest.skip(f'torch.compile took {time.time() - t0:.0f} s (> {COMPILE_BUDGET_S} s) on this machine')
+    co, w_co = _step(m, batch, net=torch.compile(m, backend=backend))
     for k in ref: assert abs(co[k] - ref[k]) <= 1e-4 * max(1, abs(ref[k])), (k, co[k], ref[k])
     _close_weights(w_ref, w_co, 1e-4)
