@@ -131,13 +131,16 @@ def _check_x(x):
 class BatchAugment(torch.nn.Module):
     "The same pipeline on a whole batch with an independent random draw per image, on any device."
     def __init__(self, size=32, scale=(0.2, 1.0), ratio=(3/4, 4/3), brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1,
-                 p_jitter=0.8, p_gray=0.2, blur=False, blur_sigma=(0.1, 2.0), blur_kernel=3, p_blur=0.5, p_flip=0.5):
+                 p_jitter=0.8, p_gray=0.2, blur=False, blur_sigma=(0.1, 2.0), blur_kernel=3, p_blur=0.5, p_flip=0.5,
+                 sync_free=None):
         super().__init__()
         _check_args(size, scale, ratio, brightness, contrast, saturation, hue, p_jitter, p_gray, blur_sigma, blur_kernel, p_blur, p_flip)
         self.size, self.scale, self.ratio = size, tuple(scale), tuple(ratio)
         self.brightness, self.contrast, self.saturation, self.hue = brightness, contrast, saturation, hue
         self.p_jitter, self.p_gray, self.p_flip = p_jitter, p_gray, p_flip
         self.blur, self.blur_sigma, self.blur_kernel, self.p_blur = blur, tuple(blur_sigma), blur_kernel, p_blur
+        if sync_free not in (None, True, False): raise ValueError(f"sync_free={sync_free!r} is not valid; allowed: None, True, False")
+        self.sync_free = sync_free
 
     def extra_repr(self):
         return (f"size={self.size}, scale={self.scale}, ratio={self.ratio}, jitter=({self.brightness}, {self.contrast}, "
@@ -183,8 +186,12 @@ class BatchAugment(torch.nn.Module):
         p['flip'] = rand(n) < self.p_flip
         return p
 
+    def _masked(self, x):
+        "Whether `apply` selects images by mask (no host synchronisation) rather than by index: `sync_free`, else on CUDA."
+        return x.device.type == 'cuda' if self.sync_free is None else self.sync_free
+
     def _jitter(self, x, p):
-        "Colour jitter in 4 slots: in slot k image i applies op order[i,k] if p['jitter'][i] (in place, on those images only)"
+        "Colour jitter in 4 slots: in slot k image i applies op order[i,k] if p['jitter'][i] (on those images only)"
         ops = ((lambda x, f: (x * f.view(-1, 1, 1, 1)).clamp_(0, 1)),           # adjust_brightness
                (lambda x, f: _blend(x, _gray(x).mean((1, 2, 3), keepdim=True), f)), # adjust_contrast
                (lambda x, f: _blend(x, _gray(x), f)),                              # adjust_saturation
@@ -193,8 +200,11 @@ class BatchAugment(torch.nn.Module):
         for k in range(4):
             for o in range(4):
                 if o == 3 and self.hue == 0: continue  # torchvision skips hue=0 too
-                m = (p['jitter'] & (p['order'][:, k] == o)).nonzero()[:, 0]
-                if len(m): x[m] = ops[o](x[m], factors[o][m])
+                sel = p['jitter'] & (p['order'][:, k] == o)
+                if self._masked(x): x = torch.where(sel.view(-1, 1, 1, 1), ops[o](x, factors[o]), x)
+                else:
+                    m = sel.nonzero()[:, 0]
+                    if len(m): x[m] = ops[o](x[m], factors[o][m])
         return x
 
     @torch.no_grad()
@@ -207,6 +217,10 @@ class BatchAugment(torch.nn.Module):
         grid = _crop_flip_grid(p['top'], p['left'], p['height'], p['width'], p['flip'], H, W, self.size)
         x = F.grid_sample(x, grid, mode='bilinear', padding_mode='border', align_corners=False)
         x = self._jitter(x, p)
+        if self._masked(x):
+            x = torch.where(p['gray'].view(-1, 1, 1, 1), _gray(x).expand(-1, 3, -1, -1), x)
+            if self.blur: x = torch.where(p['blur'].view(-1, 1, 1, 1), _blur(x, p['sigma'], self.blur_kernel), x)
+            return x
         m = p['gray'].nonzero()[:, 0]
         if len(m): x[m] = _gray(x[m]).expand(-1, 3, -1, -1)
         m = p['blur'].nonzero()[:, 0]
