@@ -16,6 +16,7 @@ setuptools.setup(
     classifiers=['Development Status :: 3 - Alpha', 'Intended Audience :: Science/Research',
                  'License :: ' + lic[1], 'Natural Language :: English', 'Programming Language :: Python :: 3'],
     url=cfg['git_url'], packages=setuptools.find_packages(include=['sidae', 'sidae.*']), include_package_data=True,
+    package_data={'sidae': ['*.csv']},   # sidae/paper_table1.csv: Table 1 of the paper, read by sidae.figures.paper_table1
     install_requires=requirements, extras_require={'dev': dev_requirements},
     python_requires='>=' + cfg['min_python'], long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown', zip_safe=False,

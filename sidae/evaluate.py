@@ -7,14 +7,18 @@ __all__ = ['MODES', 'SCHEDULES', 'EvalConfig', 'load_stage', 'extract_features',
            'knn_accuracy', 'knn_monitor']
 
 # %% ../nbs/05_evaluate.ipynb #3729e144
-import math, time
+import math, numbers, time
 from dataclasses import dataclass, asdict
+from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
 from tqdm.auto import tqdm
 from .data import load_split, labelled_subset, channel_stats, check_dataset, NUM_CLASSES
 from .augment import BatchAugment, normalize
 from .models import ResNet18Backbone, projection_mlp, Classifier, FEATURES
-from .pretrain import check_device, _positive_int, _autocast, AMPS
+from .pretrain import check_device, CorruptFileError, AMPS, _autocast, _check_finite
+from .pretrain import _positive_int, _nonneg_int, _number, _choice                     # input checks
+from .pretrain import (_short, _not_damage, _check_zip, _load_state, _save_state,       # resumable states
+                            _check_parts, _check_weights, _config_differs, _ForeignState)
 
 # %% ../nbs/05_evaluate.ipynb #a250c7b2
 MODES = ('linear', 'finetune', 'supervised')
@@ -40,31 +44,40 @@ class EvalConfig:
     amp: str = 'none'
 
     def __post_init__(self):
-        check_dataset(self.dataset)
-        if self.mode not in MODES: raise ValueError(f"mode={self.mode!r} is not known; allowed: {', '.join(map(repr, MODES))}")
-        if isinstance(self.frac, bool) or not isinstance(self.frac, (int, float)) or not 0 < self.frac <= 1:
+        check_dataset(self.dataset); _choice('mode', self.mode, MODES)
+        if isinstance(self.frac, bool) or not isinstance(self.frac, numbers.Real) or not 0 < self.frac <= 1:
             raise ValueError(f"frac={self.frac!r} is outside (0, 1]; allowed: 0 < frac <= 1 (0.01 is the paper's 1%)")
         self.frac = float(self.frac)
-        for k in ('epochs', 'batch_size', 'width'): _positive_int(k, getattr(self, k))
-        for k in ('seed', 'subset_seed'):
-            if isinstance(getattr(self, k), bool) or not isinstance(getattr(self, k), int) or getattr(self, k) < 0:
-                raise ValueError(f"{k}={getattr(self, k)!r} must be a non-negative integer")
-        if not self.lr > 0: raise ValueError(f"lr={self.lr!r} must be a positive number")
-        if self.schedule not in SCHEDULES: raise ValueError(f"schedule={self.schedule!r} is not known; allowed: {', '.join(map(repr, SCHEDULES))}")
-        if self.features not in FEATURES: raise ValueError(f"features={self.features!r} is not known; allowed: {', '.join(map(repr, FEATURES))}")
+        for k in ('epochs', 'batch_size', 'width'): setattr(self, k, _positive_int(k, getattr(self, k)))
+        for k in ('seed', 'subset_seed'): setattr(self, k, _nonneg_int(k, getattr(self, k)))
+        self.lr = _number('lr', self.lr, positive=True)
+        for k in ('momentum', 'weight_decay'): setattr(self, k, _number(k, getattr(self, k)))
+        _choice('schedule', self.schedule, SCHEDULES); _choice('features', self.features, FEATURES)
+        if not isinstance(self.augment, bool): raise ValueError(f"augment={self.augment!r} is not allowed; allowed: True, False")
         if self.amp is None: self.amp = 'none'
-        if self.amp not in AMPS: raise ValueError(f"amp={self.amp!r} is not known; allowed: {', '.join(map(repr, AMPS))}")
+        _choice('amp', self.amp, AMPS)
 
-    def to_dict(self): return asdict(self)
+    def to_dict(self):
+        "A plain dict (JSON-serialisable) of the configuration."
+        return asdict(self)
 
 # %% ../nbs/05_evaluate.ipynb #e8d21264
 def load_stage(path, map_location='cpu'):
     "The backbone and projector of a stage checkpoint, with its (mean, std) and its pre-training configuration."
-    ck = torch.load(path, map_location=map_location, weights_only=False)
-    c = ck['config']
-    backbone = ResNet18Backbone(c['width']); backbone.load_state_dict(ck['backbone'])
-    projector = projection_mlp(backbone.out_dim, c['d_hid'], c['proj_hid']); projector.load_state_dict(ck['projector'])
-    return backbone, projector, (ck['mean'], ck['std']), c
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"stage={str(path)!r} is not a file; allowed: a stage-EEEE.pt checkpoint written by sidae.pretrain")
+    try:
+        _check_zip(path)                                 # a tensor overwritten with zeros loads without a word otherwise
+        ck = torch.load(path, map_location=map_location, weights_only=True)
+        c = ck['config']
+        backbone = ResNet18Backbone(c['width']); backbone.load_state_dict(ck['backbone'])
+        projector = projection_mlp(backbone.out_dim, c['d_hid'], c['proj_hid']); projector.load_state_dict(ck['projector'])
+        mean, std = ck['mean'], ck['std']
+    except Exception as e:
+        if _not_damage(e): raise
+        raise CorruptFileError(f"stage checkpoint {path} is damaged or not a stage checkpoint ({_short(e)}); it cannot be used: "
+                               f"compute it again (in a run store: delete the run folder {path.parent} and ask for the run again)") from None
+    return backbone, projector, (mean, std), c
 
 # %% ../nbs/05_evaluate.ipynb #18a01f61
 @torch.no_grad()
@@ -94,8 +107,21 @@ def _downstream_augment():
     "Downstream augmentation: per-image random resized crop (scale 0.2-1) and horizontal flip, no colour changes."
     return BatchAugment(p_jitter=0.0, p_gray=0.0, blur=False)
 
-def train_classifier(clf, params, x, y, cfg, mean, std, feats=None, progress=False, desc='downstream'):
-    "Train `params` of `clf` on images x (uint8) or precomputed `feats`, labels y, with cfg's schedule; returns clf."
+_DOWN_KEYS = ('weights', 'opt', 'epoch', 'order_gen', 'aug_gen', 'torch_rng')
+
+def _check_down_state(state, trained, cfg):
+    "Raise ValueError unless `state` is a complete downstream state of the module `trained` within a run of cfg.epochs."
+    _check_parts(state, _DOWN_KEYS)
+    differs = _config_differs(state.get('config'), cfg)
+    if differs: raise _ForeignState(f"holds an evaluation of another configuration ({'; '.join(differs)})")
+    _check_weights(state['weights'], trained.state_dict())
+    if not (type(state['epoch']) is int and 1 <= state['epoch'] <= cfg.epochs): raise ValueError(f"its epoch {state['epoch']!r} does not fit {cfg.epochs} epochs")
+
+def train_classifier(clf, params, x, y, cfg, mean, std, feats=None, progress=False, desc='downstream',
+                     state_path=None, checkpoint_every=1, stop_after=None):
+    "Train `params` of `clf` on images x (uint8) or precomputed `feats`, labels y, with cfg's schedule (resumable); returns clf."
+    _positive_int('checkpoint_every', checkpoint_every)
+    if stop_after is not None: _positive_int('stop_after', stop_after)
     dev = next(clf.parameters()).device
     opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     g = torch.Generator().manual_seed(cfg.seed)
@@ -103,11 +129,18 @@ def train_classifier(clf, params, x, y, cfg, mean, std, feats=None, progress=Fal
     aug_gen = torch.Generator(device=dev).manual_seed(cfg.seed + 1)
     n, y = len(y), y.to(dev)
     x = x.to(dev) if feats is None else None
-    for epoch in tqdm(range(cfg.epochs), desc=desc, disable=not progress, leave=False):
-        for grp in opt.param_groups: grp['lr'] = _lr_at(cfg, epoch)
+    trained, start = (clf.fc if cfg.mode == 'linear' else clf), 0      # a linear evaluation changes the fc layer only
+    state = _load_state(state_path, lambda s: _check_down_state(s, trained, cfg)) if state_path is not None else None
+    if state is not None:
+        trained.load_state_dict(state['weights']); opt.load_state_dict(state['opt']); g.set_state(state['order_gen'])
+        aug_gen.set_state(state['aug_gen'].to(aug_gen.get_state().device)); torch.set_rng_state(state['torch_rng'])
+        start = state['epoch']
+    for epoch in tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs, desc=desc, disable=not progress, leave=False):
+        lr, losses = _lr_at(cfg, epoch), []
+        for grp in opt.param_groups: grp['lr'] = lr
         if cfg.mode != 'linear': clf.train()
         perm = torch.randperm(n, generator=g).to(dev)
-        for i in range(0, n, cfg.batch_size):
+        for s, i in enumerate(range(0, n, cfg.batch_size)):
             idx = perm[i:i + cfg.batch_size]
             if feats is not None: logits = clf.fc(feats[idx])
             else:
@@ -116,19 +149,37 @@ def train_classifier(clf, params, x, y, cfg, mean, std, feats=None, progress=Fal
                 with _autocast(dev, cfg.amp): logits = clf(normalize(xb, mean, std)).float()
             loss = F.cross_entropy(logits, y[idx])
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+            losses.append((s, dict(loss=loss.detach())))
+        _check_finite(losses, epoch, lr)                                 # one host synchronisation per epoch
+        e = epoch + 1
+        if state_path is not None and (e % checkpoint_every == 0 or e == cfg.epochs):
+            _save_state(state_path, dict(weights=trained.state_dict(), opt=opt.state_dict(), epoch=e, order_gen=g.get_state(),
+                                         aug_gen=aug_gen.get_state().cpu(), torch_rng=torch.get_rng_state(), config=cfg.to_dict()))
+        if stop_after is not None and e >= stop_after: break
     return clf
 
 # %% ../nbs/05_evaluate.ipynb #da5d9125
-def evaluate(cfg, stage=None, device=None, data_root=None, download=False, train=None, test=None, progress=False):
-    "Downstream accuracy (%) of `cfg` (an EvalConfig) for a stage checkpoint (or a fresh network in supervised mode)."
-    t0, device = time.time(), check_device(device)
-    if (cfg.mode == 'supervised') != (stage is None):
-        raise ValueError(f"mode={cfg.mode!r} " + ("trains from scratch and takes no stage" if stage is not None else "needs a pre-trained stage checkpoint"))
-    train = train if train is not None else load_split(cfg.dataset, 'train', data_root, download)
-    test = test if test is not None else load_split(cfg.dataset, 'test', data_root, download)
+def _labelled(cfg, train):
+    "The indices of cfg's labelled subset of the split `train`; a batch larger than the subset is refused."
     idx = labelled_subset(train.y, cfg.frac, cfg.subset_seed)
     if cfg.batch_size > len(idx):
-        raise ValueError(f"batch_size={cfg.batch_size} is larger than the labelled subset ({len(idx)} images at frac={cfg.frac}); allowed: 1..{len(idx)}")
+        raise ValueError(f"batch_size={cfg.batch_size} is larger than the labelled subset ({len(idx)} images of {cfg.dataset} at frac={cfg.frac:g}); "
+                         f"allowed: 1..{len(idx)}")
+    return idx
+
+def evaluate(cfg, stage=None, device=None, data_root=None, download=False, train=None, test=None, progress=False,
+             state_path=None, checkpoint_every=1):
+    "Downstream accuracy (%) of `cfg` (an EvalConfig) for a stage checkpoint (or a fresh network in supervised mode)."
+    if not isinstance(cfg, EvalConfig): raise TypeError(f"cfg={cfg!r} is not an EvalConfig; allowed: EvalConfig(...)")
+    t0, device = time.time(), check_device(device)
+    _positive_int('checkpoint_every', checkpoint_every)
+    if (cfg.mode == 'supervised') != (stage is None):
+        raise ValueError(f"stage={stage!r} does not fit mode={cfg.mode!r}; allowed: "
+                         + ("None (the supervised baseline trains from scratch and takes no stage)" if stage is not None
+                            else "the path of a pre-trained stage checkpoint (stage-EEEE.pt) for the modes 'linear' and 'finetune'"))
+    train = train if train is not None else load_split(cfg.dataset, 'train', data_root, download)
+    test = test if test is not None else load_split(cfg.dataset, 'test', data_root, download)
+    idx = _labelled(cfg, train)
     x, y = train.x[idx], train.y[idx]
     torch.manual_seed(cfg.seed)
     if stage is None:
@@ -139,15 +190,16 @@ def evaluate(cfg, stage=None, device=None, data_root=None, download=False, train
     n_classes = max(NUM_CLASSES, int(train.y.max()) + 1)
     clf = Classifier(backbone, n_classes, projector=projector, features=cfg.features).to(device)
     mean, std = mean.to(device), std.to(device)
+    opts = dict(progress=progress, state_path=state_path, checkpoint_every=checkpoint_every)
     if cfg.mode == 'linear':
         for p in clf.backbone.parameters(): p.requires_grad_(False)
         if clf.projector is not None:
             for p in clf.projector.parameters(): p.requires_grad_(False)
         clf.eval()
         feats = None if cfg.augment else extract_features(clf, x, mean, std, amp=cfg.amp)
-        train_classifier(clf, clf.fc.parameters(), x, y, cfg, mean, std, feats=feats, progress=progress)
+        train_classifier(clf, clf.fc.parameters(), x, y, cfg, mean, std, feats=feats, **opts)
     else:
-        train_classifier(clf, [p for p in clf.parameters() if p.requires_grad], x, y, cfg, mean, std, progress=progress)
+        train_classifier(clf, [p for p in clf.parameters() if p.requires_grad], x, y, cfg, mean, std, **opts)
     clf.eval()
     acc = accuracy(clf.fc(extract_features(clf, test.x, mean, std, amp=cfg.amp)), test.y)
     train_acc = accuracy(clf.fc(extract_features(clf, x, mean, std, amp=cfg.amp)), y)

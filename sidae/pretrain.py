@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['PIPELINES', 'AMPS', 'default_stages', 'PretrainConfig', 'atomic_save', 'atomic_write_text', 'atomic_write_json',
-           'check_device', 'collapse_std', 'train_step', 'pretrain', 'show_reconstructions']
+           'check_device', 'collapse_std', 'train_step', 'CorruptFileError', 'pretrain', 'show_reconstructions']
 
 # %% ../nbs/04_pretrain.ipynb #c83ab824
-import math, os, time, json, tempfile, warnings
+import math, numbers, os, time, json, tempfile, warnings, zipfile
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
@@ -24,13 +24,39 @@ AMPS = ('none', 'bf16', 'fp16')
 _METHOD_W = dict(sidae=0.5, simsiam=0.0, ae=1.0)
 
 def _positive_int(name, v):
-    "Validate a positive integer parameter and return it."
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f"{name}={v!r} must be a positive integer")
+    "Validate a positive integer parameter and return it as an int."
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+        raise ValueError(f"{name}={v!r} is not a positive integer; allowed: 1, 2, 3, ...")
+    return int(v)
+
+def _nonneg_int(name, v):
+    "Validate a non-negative integer parameter (a seed, a count) and return it as an int."
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0:
+        raise ValueError(f"{name}={v!r} is not a non-negative integer; allowed: 0, 1, 2, ...")
+    return int(v)
+
+def _number(name, v, positive=False):
+    "Validate a finite number, >= 0 (or > 0 if `positive`), and return it (a Python int or float)."
+    ok = not isinstance(v, bool) and isinstance(v, numbers.Real) and math.isfinite(v) and (v > 0 if positive else v >= 0)
+    if not ok: raise ValueError(f"{name}={v!r} is not allowed; allowed: a finite number {'> 0' if positive else '>= 0'}")
+    return v if type(v) in (int, float) else float(v)
+
+def _choice(name, v, allowed):
+    "Validate that `v` is one of `allowed` and return it."
+    if not isinstance(v, str) or v not in allowed: raise ValueError(f"{name}={v!r} is not known; allowed: {', '.join(map(repr, allowed))}")
     return v
 
 def default_stages(epochs, every=25):
     "The paper's evaluation stages: every `every` epochs up to `epochs`, and `epochs` itself."
     return tuple(sorted(set(range(every, epochs + 1, every)) | {epochs}))
+
+def _check_stages(stages, epochs):
+    "The sorted evaluation stages: None (the default), one epoch or several, each a whole epoch within 1..epochs."
+    if stages is None: return default_stages(epochs)
+    items = [stages] if isinstance(stages, numbers.Integral) else list(stages) if isinstance(stages, (list, tuple, set, range)) else None
+    if not items or any(isinstance(e, bool) or not isinstance(e, numbers.Integral) or not 1 <= e <= epochs for e in items):
+        raise ValueError(f"stages={items if items is not None else stages!r} are not epochs within the run; allowed: one or more whole epochs in 1..{epochs}")
+    return tuple(sorted({int(e) for e in items}))
 
 @dataclass
 class PretrainConfig:
@@ -59,29 +85,32 @@ class PretrainConfig:
         if self.w is None: self.w = _METHOD_W[self.method]
         self.w = check_w(self.w)
         if self.method != 'sidae' and self.w != _METHOD_W[self.method]:
-            raise ValueError(f"w={self.w} does not fit method={self.method!r}: SimSiam has w=0 and the autoencoder w=1")
-        for k in ('seed',): 
-            if isinstance(getattr(self, k), bool) or not isinstance(getattr(self, k), int) or getattr(self, k) < 0:
-                raise ValueError(f"{k}={getattr(self, k)!r} must be a non-negative integer")
-        for k in ('epochs', 'batch_size', 'width', 'd_hid', 'pred_hid'): _positive_int(k, getattr(self, k))
-        if self.proj_hid is not None: _positive_int('proj_hid', self.proj_hid)
-        if self.limit is not None: _positive_int('limit', self.limit)
-        for k in ('lr', 'momentum', 'weight_decay'):
-            if not isinstance(getattr(self, k), (int, float)) or getattr(self, k) < 0 or (k == 'lr' and self.lr == 0):
-                raise ValueError(f"{k}={getattr(self, k)!r} must be a {'positive' if k == 'lr' else 'non-negative'} number")
-        if self.target not in TARGETS: raise ValueError(f"target={self.target!r} is not known; allowed: {', '.join(map(repr, TARGETS))}")
-        if self.pipeline not in PIPELINES: raise ValueError(f"pipeline={self.pipeline!r} is not known; allowed: {', '.join(map(repr, PIPELINES))}")
+            raise ValueError(f"w={self.w} does not fit method={self.method!r}: SimSiam has w=0 and the autoencoder w=1; "
+                             f"allowed: w={_METHOD_W[self.method]} (or w=None) for method={self.method!r}, any w in [0, 1] for 'sidae'")
+        self.seed = _nonneg_int('seed', self.seed)
+        for k in ('epochs', 'batch_size', 'width', 'd_hid', 'pred_hid'): setattr(self, k, _positive_int(k, getattr(self, k)))
+        for k in ('proj_hid', 'limit'):
+            if getattr(self, k) is not None: setattr(self, k, _positive_int(k, getattr(self, k)))
+        self.lr = _number('lr', self.lr, positive=True)
+        for k in ('momentum', 'weight_decay'): setattr(self, k, _number(k, getattr(self, k)))
+        _choice('target', self.target, TARGETS); _choice('pipeline', self.pipeline, PIPELINES)
         if self.amp is None: self.amp = 'none'
-        if self.amp not in AMPS: raise ValueError(f"amp={self.amp!r} is not known; allowed: {', '.join(map(repr, AMPS))}")
-        self.stages = default_stages(self.epochs) if self.stages is None else tuple(sorted(set(int(s) for s in self.stages)))
-        bad = [s for s in self.stages if not 1 <= s <= self.epochs]
-        if bad or not self.stages: raise ValueError(f"stages={list(self.stages)!r} must be epochs within the run, 1..{self.epochs}")
+        _choice('amp', self.amp, AMPS)
+        self.stages = _check_stages(self.stages, self.epochs)
 
     def to_dict(self):
         "A plain dict (JSON-serialisable) of the configuration."
         d = asdict(self); d['stages'] = list(self.stages); return d
 
 # %% ../nbs/04_pretrain.ipynb #2a330a4e
+def _fsync_dir(d):
+    "Make the renames in folder `d` durable (nothing where a folder cannot be opened for it)."
+    try: fd = os.open(d, os.O_RDONLY)
+    except OSError: return
+    try: os.fsync(fd)
+    except OSError: pass
+    finally: os.close(fd)
+
 def _atomic(path, write):
     "Call `write(tmp_path)`, then move the temporary file onto `path` in one step."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
@@ -90,6 +119,7 @@ def _atomic(path, write):
         write(tmp)
         with open(tmp, 'rb+') as f: os.fsync(f.fileno())
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     except BaseException:
         if os.path.exists(tmp): os.remove(tmp)
         raise
@@ -108,17 +138,24 @@ def atomic_write_json(obj, path):
     return atomic_write_text(json.dumps(obj, indent=2, sort_keys=True) + '\n', path)
 
 # %% ../nbs/04_pretrain.ipynb #5f2521cf
+def _devices():
+    "The names of the devices this machine has: 'cpu', then 'cuda' and 'cuda:N' for each GPU, then 'mps' if available."
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return ['cpu'] + (['cuda'] + [f'cuda:{i}' for i in range(n)] if n else []) + (['mps'] if torch.backends.mps.is_available() else [])
+
 def check_device(device=None):
     "Validate a device name ('cpu', 'cuda', 'cuda:1', 'mps'; None: cuda if available) and return the torch.device."
     if device is None: device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    allowed = f"allowed on this machine: {', '.join(map(repr, _devices()))}"
     try: dev = torch.device(device)
-    except (RuntimeError, TypeError): raise ValueError(f"device={device!r} is not a torch device; allowed: 'cpu', 'cuda', 'cuda:N', 'mps'") from None
+    except (RuntimeError, TypeError, ValueError): raise ValueError(f"device={device!r} is not a torch device; {allowed}") from None
     if dev.type == 'cuda':
-        n = torch.cuda.device_count()
-        if n == 0: raise ValueError(f"device={device!r}: no CUDA GPU on this machine; use device='cpu'")
-        if (dev.index or 0) >= n: raise ValueError(f"device={device!r}: this machine has {n} CUDA device(s), cuda:0..cuda:{n-1}")
-    elif dev.type == 'mps' and not torch.backends.mps.is_available(): raise ValueError(f"device={device!r}: MPS is not available here")
-    elif dev.type not in ('cpu', 'cuda', 'mps'): raise ValueError(f"device={device!r} is not supported; allowed: 'cpu', 'cuda', 'cuda:N', 'mps'")
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (dev.index or 0) >= n:
+            raise ValueError(f"device={device!r} does not exist: this machine has {n or 'no'} CUDA GPU{'s' if n != 1 else ''}; {allowed}")
+    elif dev.type == 'mps':
+        if not torch.backends.mps.is_available(): raise ValueError(f"device={device!r} does not exist: MPS is not available here; {allowed}")
+    elif dev.type != 'cpu': raise ValueError(f"device={device!r} is not supported; {allowed}")
     return dev
 
 # %% ../nbs/04_pretrain.ipynb #48fc30da
@@ -238,21 +275,98 @@ def _sync_batchnorm(model, device, group=None):
         else: _sync_batchnorm(m, device, group)
     return model
 
-# %% ../nbs/04_pretrain.ipynb #ced732c3
-def _load_state(run_dir):
-    "The newest readable resumable state in run_dir (state.pt, else state.prev.pt), or None; unreadable files are reported."
-    for name in ('state.pt', 'state.prev.pt'):
-        p = Path(run_dir) / name
-        if not p.exists(): continue
-        try: return torch.load(p, map_location='cpu', weights_only=False)
-        except Exception as e: warnings.warn(f"resumable state {p} is unreadable ({type(e).__name__}: {e}); trying an older one")
+# %% ../nbs/04_pretrain.ipynb #7d3e91a2
+class CorruptFileError(ValueError):
+    "A file of a run (a checkpoint, a result) exists but cannot be read: it is damaged, or not what its name says."
+
+def _world():
+    "(rank, world size) of torch.distributed, or (0, 1) without it."
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
+
+class _ForeignState(ValueError):
+    "A readable state of another configuration: not damage but a folder used for two runs; reported, never moved aside."
+
+def _prev(path):
+    "The previous resumable state kept beside `path`: state.pt -> state.prev.pt."
+    path = Path(path); return path.with_name(f"{path.stem}.prev{path.suffix}")
+
+def _short(e, n=200):
+    "An exception as 'Type: first line of its message', at most `n` characters of it."
+    msg = str(e); msg = msg[msg.find('WeightsUnpickler error:'):] if 'WeightsUnpickler error:' in msg else msg   # skip torch's advice
+    lines = msg.strip().splitlines()
+    return f"{type(e).__name__}: {lines[0][:n] if lines else ''}"
+
+def _not_damage(e):
+    "True for errors of the disk or the memory while reading a file (OSError, out of memory): they say nothing about the file."
+    return isinstance(e, (OSError, MemoryError)) or (isinstance(e, RuntimeError) and 'memory' in str(e).lower())
+
+def _check_zip(p):
+    "Raise CorruptFileError unless the torch file `p` is a complete zip archive whose parts all pass their CRC check."
+    try:
+        with zipfile.ZipFile(p) as z: bad = z.testzip()
+    except Exception as e:
+        if _not_damage(e): raise
+        raise CorruptFileError(_short(e)) from e
+    if bad is not None: raise CorruptFileError(f"its part {bad} fails its CRC check")
+
+def _read_state(p, check):
+    "torch.load the state in file `p` (tensors and plain data only) and `check` it; a damaged file raises CorruptFileError."
+    _check_zip(p)                                     # torch.load itself reads a tensor overwritten with zeros without a word
+    try: state = torch.load(p, map_location='cpu', weights_only=True)
+    except Exception as e:
+        if _not_damage(e): raise
+        raise CorruptFileError(_short(e)) from e
+    try: check(state)
+    except _ForeignState as e: raise ValueError(f"resumable state {p} {e}; allowed: a folder of its own for every configuration") from None
+    except Exception as e: raise CorruptFileError(_short(e)) from e
+    return state
+
+def _load_state(path, check=lambda state: None):
+    "The newest usable resumable state: `path`, else its `.prev` copy, else None; a damaged file is reported and moved aside."
+    files = [p for p in (Path(path), _prev(path)) if p.exists()]
+    for i, p in enumerate(files):
+        try: return _read_state(p, check)
+        except FileNotFoundError: continue            # moved aside by another process of the same run
+        except CorruptFileError as e:
+            if _world()[0] == 0: os.replace(p, p.with_name(p.name + '.corrupt'))
+            then = f"falling back to {files[i + 1].name}" if i + 1 < len(files) else "starting from scratch"
+            warnings.warn(f"resumable state {p} is damaged ({e}); moved it aside to {p.name}.corrupt and {then}")
     return None
 
-def _save_state(run_dir, state):
-    "Write the resumable state atomically, keeping the previous one as state.prev.pt."
-    p = Path(run_dir) / 'state.pt'
-    if p.exists(): os.replace(p, p.with_name('state.prev.pt'))
-    atomic_save(state, p)
+def _save_state(path, state):
+    "Write a resumable state atomically to `path`, first renaming the one it replaces to `.prev`: a good state exists at every moment."
+    path = Path(path)
+    if path.exists(): os.replace(path, _prev(path))
+    atomic_save(state, path)
+
+def _check_weights(sd, ref):
+    "Raise ValueError unless the state dict `sd` has the keys and shapes of `ref` and finite values only."
+    if not isinstance(sd, dict) or list(sd) != list(ref): raise ValueError("its weights are not those of this network")
+    for k, v in sd.items():
+        if not isinstance(v, torch.Tensor) or v.shape != ref[k].shape: raise ValueError(f"its {k} is not a tensor of shape {tuple(ref[k].shape)}")
+        if v.is_floating_point() and not torch.isfinite(v).all(): raise ValueError(f"its {k} has non-finite values")
+
+def _check_parts(state, keys):
+    "Raise ValueError unless `state` is a dict with all of `keys`."
+    missing = [k for k in keys if k not in state] if isinstance(state, dict) else list(keys)
+    if missing: raise ValueError(f"it lacks {', '.join(missing)}")
+
+# %% ../nbs/04_pretrain.ipynb #ced732c3
+_STATE_KEYS = ('model', 'opt', 'sched', 'order_gen', 'aug_gen', 'torch_rng', 'epoch', 'rows')
+
+def _check_state(state, model, cfg):
+    "Raise ValueError unless `state` is a complete resumable state of `model` within a run of `cfg.epochs` epochs."
+    _check_parts(state, _STATE_KEYS)
+    differs = _config_differs(state.get('config'), cfg)
+    if differs: raise _ForeignState(f"holds a run of another configuration ({'; '.join(differs)})")
+    _check_weights(state['model'], model.state_dict())
+    e = state['epoch']
+    if not (type(e) is int and 1 <= e <= cfg.epochs and len(state['rows']) == e): raise ValueError(f"its epoch {e!r} does not fit a run of {cfg.epochs} epochs")
+
+def _config_differs(saved, cfg):
+    "The fields (as 'name: saved != wanted') in which the configuration `saved` with a state differs from `cfg` (none if unknown)."
+    now = cfg.to_dict()
+    return [f"{k}: {saved.get(k)!r} != {now[k]!r}" for k in now if saved is not None and saved.get(k) != now[k]]
 
 def _write_log(run_dir, rows):
     "Write the per-epoch log as CSV, atomically."
@@ -260,10 +374,6 @@ def _write_log(run_dir, rows):
     keys = list(rows[0]) + sorted({k for r in rows for k in r} - set(rows[0]))
     lines = [','.join(keys)] + [','.join('' if r.get(k) is None else f"{r[k]:.6g}" if isinstance(r[k], float) else str(r[k]) for k in keys) for r in rows]
     atomic_write_text('\n'.join(lines) + '\n', Path(run_dir) / 'log.csv')
-
-def _world():
-    "(rank, world size) of torch.distributed, or (0, 1) without it."
-    return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
 
 _CHECK_EVERY = 25   # steps between the checks for a non-finite loss (one host synchronisation per check)
 
@@ -288,9 +398,12 @@ def _mean_over_processes(sums, world):
 def pretrain(cfg, run_dir, device=None, data_root=None, download=False, data=None, channels_last=False, compile=False,
              checkpoint_every=1, knn_every=0, num_workers=2, progress=True, collapse_warn=None, stop_after=None):
     "Pre-train `cfg` (a PretrainConfig) into `run_dir`, resuming from its state if there is one; returns the result dict."
-    run_dir = Path(run_dir); run_dir.mkdir(parents=True, exist_ok=True)
+    if not isinstance(cfg, PretrainConfig): raise TypeError(f"cfg={cfg!r} is not a PretrainConfig; allowed: PretrainConfig(...)")
     device, (rank, world) = check_device(device), _world()
-    _positive_int('checkpoint_every', checkpoint_every)
+    _positive_int('checkpoint_every', checkpoint_every); _nonneg_int('knn_every', knn_every); _nonneg_int('num_workers', num_workers)
+    if stop_after is not None: _positive_int('stop_after', stop_after)
+    if collapse_warn is not None: _number('collapse_warn', collapse_warn)
+    run_dir = Path(run_dir); run_dir.mkdir(parents=True, exist_ok=True)
     data = data if data is not None else load_pretrain(cfg.dataset, data_root, download)
     if cfg.limit: data = data.subset(torch.arange(min(cfg.limit, len(data))))
     N, B = len(data), cfg.batch_size
@@ -307,7 +420,7 @@ def pretrain(cfg, run_dir, device=None, data_root=None, download=False, data=Non
     order_gen = torch.Generator().manual_seed(cfg.seed)
     aug_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     start, rows = 0, []
-    state = _load_state(run_dir)
+    state = _load_state(run_dir / 'state.pt', lambda st: _check_state(st, model, cfg))
     if state is not None:
         model.load_state_dict(state['model']); opt.load_state_dict(state['opt']); sched.load_state_dict(state['sched'])
         order_gen.set_state(state['order_gen']); aug_gen.set_state(state['aug_gen'].to(aug_gen.get_state().device))
@@ -357,9 +470,9 @@ def pretrain(cfg, run_dir, device=None, data_root=None, download=False, data=Non
                                  mean=mean.cpu(), std=std.cpu(), epoch=e, config=cfg.to_dict()), run_dir / f'stage-{e:04d}.pt')
             _write_log(run_dir, rows)
             if e % checkpoint_every == 0 or e in cfg.stages or e == cfg.epochs:
-                _save_state(run_dir, dict(model=model.state_dict(), opt=opt.state_dict(), sched=sched.state_dict(),
+                _save_state(run_dir / 'state.pt', dict(model=model.state_dict(), opt=opt.state_dict(), sched=sched.state_dict(),
                                           order_gen=order_gen.get_state(), aug_gen=aug_gen.get_state().cpu(),
-                                          torch_rng=torch.get_rng_state(), epoch=e, rows=rows,
+                                          torch_rng=torch.get_rng_state(), epoch=e, rows=rows, config=cfg.to_dict(),
                                           **(dict(scaler=scaler.state_dict()) if scaler else {})))
         if stop_after is not None and epoch + 1 >= stop_after: break
     bar.close()
@@ -367,7 +480,7 @@ def pretrain(cfg, run_dir, device=None, data_root=None, download=False, data=Non
     if rank == 0 and model.decoder is not None and not (run_dir / 'recon.png').exists() and len(rows) == cfg.epochs:
         fig = show_reconstructions(model, data.x[:8].to(device), mean, std)
         fig.savefig(run_dir / 'recon.png', dpi=80); import matplotlib.pyplot as plt; plt.close(fig)
-    return dict(run_dir=run_dir, model=model, rows=rows, mean=mean.cpu(), std=std.cpu(),
+    return dict(run_dir=run_dir, model=model, rows=rows, mean=mean.cpu(), std=std.cpu(), resumed_from=start,
                 stages={e: run_dir / f'stage-{e:04d}.pt' for e in cfg.stages if (run_dir / f'stage-{e:04d}.pt').exists()})
 
 # %% ../nbs/04_pretrain.ipynb #7252a268

@@ -7,14 +7,14 @@ __all__ = ['PRESETS', 'check_preset', 'preset_seeds', 'preset_dataset', 'preset_
            'RunStore', 'stage_curve']
 
 # %% ../nbs/06_runs.ipynb #d3adbe09
-import hashlib, json, os, socket, time, traceback, warnings, csv
+import hashlib, json, numbers, os, socket, time, traceback, warnings, csv, zipfile
 from dataclasses import replace
 from pathlib import Path
 import torch
 from filelock import FileLock
-from .data import check_dataset, DATASETS
-from .pretrain import PretrainConfig, pretrain, atomic_write_json, _world
-from .evaluate import EvalConfig, evaluate
+from .data import check_dataset, DATASETS, load_split
+from .pretrain import PretrainConfig, pretrain, atomic_write_json, check_device, CorruptFileError, _world, _prev
+from .evaluate import EvalConfig, evaluate, _labelled
 
 # %% ../nbs/06_runs.ipynb #0d1acdfb
 PRESETS = {
@@ -73,9 +73,21 @@ def _read_log(p):
     "The rows of a run's log.csv as dicts of floats."
     with open(p) as f: return [{k: float(v) for k, v in r.items() if v != ''} for r in csv.DictReader(f)]
 
+def _intact(p):
+    "True if the torch file `p` exists and is complete (it ends with its zip directory, which a file cut short lacks)."
+    return Path(p).is_file() and zipfile.is_zipfile(p)
+
+def _alive(pid):
+    "True if a process `pid` exists on this machine (or cannot be asked)."
+    try: os.kill(int(pid), 0)
+    except ProcessLookupError: return False
+    except (OSError, TypeError, ValueError, OverflowError): return True
+    return True
+
 class RunStore:
     "Pre-training runs and evaluations on disk, computed once, identified by their configuration."
     def __init__(self, root=None, device=None, data_root=None, download=False, progress=True, lock_timeout=-1, **pretrain_opts):
+        check_device(device)                           # a device this machine lacks fails here, before any folder is made
         self.root = Path(root or os.environ.get('SIDAE_RUNS') or Path.home() / '.cache' / 'sidae' / 'runs').expanduser()
         self.device, self.data_root, self.download, self.progress = device, data_root, download, progress
         self.lock_timeout, self.pretrain_opts, self.computed = lock_timeout, pretrain_opts, []
@@ -91,20 +103,31 @@ class RunStore:
         return self.root / 'evaluate' / f"{ecfg.dataset}-{ecfg.mode}-frac{ecfg.frac:g}-{src}-{config_key(d)}"
 
     def status(self, run_dir):
-        "The status record of a run folder ({'state': 'done' | 'running' | 'failed', ...}) or None."
-        return _read_json(Path(run_dir) / 'status.json')
+        "The status record of a run folder ({'state': 'done' | 'running' | 'interrupted' | 'failed', ...}) or None."
+        p = Path(run_dir) / 'status.json'
+        st = _read_json(p)
+        if st is None and p.exists(): warnings.warn(f"{p} is unreadable; the run counts as unfinished and is computed again (resumed)")
+        if isinstance(st, dict) and st.get('state') == 'running' and st.get('host') == socket.gethostname() and not _alive(st.get('pid')):
+            st = {**st, 'state': 'interrupted'}         # its process is gone: killed, or its machine went down
+        return st if isinstance(st, dict) else None
 
-    def _compute(self, run_dir, config, work):
-        "Run `work()` once for run_dir under its lock, with a status record; return work's result or the stored one."
+    def _done(self, run_dir): return (self.status(run_dir) or {}).get('state') == 'done'
+
+    def _compute(self, run_dir, config, work, record=None, cleanup=None):
+        "Run `work()` once for run_dir under its file lock, with a status record; returns work's result (None if done before)."
         run_dir = Path(run_dir)
-        if (self.status(run_dir) or {}).get('state') == 'done': return None
+        if self._done(run_dir): return None
         run_dir.mkdir(parents=True, exist_ok=True)
         rank, world = _world()
         lock = FileLock(str(run_dir / '.lock'), timeout=self.lock_timeout) if rank == 0 else None
         if lock: lock.acquire()
         try:
-            if (self.status(run_dir) or {}).get('state') == 'done': return None
+            if self._done(run_dir): return None         # computed by another process while this one waited for the lock
+            prev = self.status(run_dir)
             t0, base = time.time(), dict(host=socket.gethostname(), pid=os.getpid(), started=time.strftime('%Y-%m-%dT%H:%M:%S'))
+            if prev:                                     # under the lock, 'running' means that its process died
+                base['previous'] = {**{k: prev[k] for k in ('state', 'error', 'started', 'host', 'pid') if k in prev},
+                                    **({'state': 'interrupted'} if prev.get('state') == 'running' else {})}
             if rank == 0: atomic_write_json(config, run_dir / 'config.json'); atomic_write_json(dict(state='running', **base), run_dir / 'status.json')
             try:
                 with warnings.catch_warnings(record=True) as caught:
@@ -117,37 +140,71 @@ class RunStore:
                                            seconds=time.time() - t0, **base), run_dir / 'status.json')
                 raise
             if rank == 0:
+                extra = dict(record(out)) if record else {}
                 atomic_write_json(dict(state='done', seconds=time.time() - t0, finished=time.strftime('%Y-%m-%dT%H:%M:%S'),
-                                       warnings=[str(w.message) for w in caught], **base), run_dir / 'status.json')
+                                       warnings=[str(w.message) for w in caught] + extra.pop('warnings', []), **extra, **base),
+                                  run_dir / 'status.json')
+                if cleanup: cleanup()
             self.computed.append(run_dir)
             return out
         finally:
             if lock: lock.release()
 
+    def _finished_pretrain(self, d, cfg):
+        "The log and the stage checkpoints of the finished run in `d`, checked to be there and complete."
+        todo = f"delete the folder {d} and ask for the run again to compute it anew (its stored evaluations are kept)"
+        try: log = _read_log(d / 'log.csv')
+        except (OSError, ValueError, TypeError) as e:
+            raise CorruptFileError(f"log {d / 'log.csv'} of a finished pre-training run is unreadable ({type(e).__name__}: {e}); {todo}") from None
+        if len(log) != cfg.epochs: raise CorruptFileError(f"log {d / 'log.csv'} of a finished pre-training run has {len(log)} rows, not {cfg.epochs}; {todo}")
+        stages = {e: d / f'stage-{e:04d}.pt' for e in cfg.stages}
+        for p in stages.values():
+            if not _intact(p): raise CorruptFileError(f"stage checkpoint {p} of a finished pre-training run is {'damaged (cut short)' if p.exists() else 'missing'}; {todo}")
+        return log, stages
+
     def pretrain(self, cfg):
         "The finished pre-training run of `cfg`: {'run_dir', 'config', 'log', 'stages'}, computed if missing."
+        if not isinstance(cfg, PretrainConfig): raise TypeError(f"cfg={cfg!r} is not a PretrainConfig; allowed: PretrainConfig(...) or preset_pretrain(...)")
         d = self.pretrain_dir(cfg)
-        self._compute(d, cfg.to_dict(), lambda: pretrain(cfg, d, device=self.device, data_root=self.data_root,
-                                                         download=self.download, progress=self.progress, **self.pretrain_opts))
-        return dict(run_dir=d, config=cfg, log=_read_log(d / 'log.csv'),
-                    stages={e: d / f'stage-{e:04d}.pt' for e in cfg.stages})
+        def record(out):
+            collapse = [int(r['epoch']) for r in out['rows'] if r.get('collapse')]
+            return dict(collapse=collapse, resumed_from=out['resumed_from'],
+                        warnings=[f"representation collapse in epochs {collapse}: see the collapse column of log.csv"] if collapse else [])
+        self._compute(d, cfg.to_dict(), lambda: pretrain(cfg, d, device=self.device, data_root=self.data_root, download=self.download,
+                                                         progress=self.progress, **self.pretrain_opts), record)
+        log, stages = self._finished_pretrain(d, cfg)
+        return dict(run_dir=d, config=cfg, log=log, stages=stages)
 
     def evaluate(self, ecfg, pcfg=None, stage=None):
         "The result of evaluating stage `stage` (an epoch) of `pcfg` with `ecfg` (pcfg None: supervised), computed if missing."
+        if not isinstance(ecfg, EvalConfig): raise TypeError(f"ecfg={ecfg!r} is not an EvalConfig; allowed: EvalConfig(...) or preset_eval(...)")
+        if pcfg is not None and not isinstance(pcfg, PretrainConfig): raise TypeError(f"pcfg={pcfg!r} is not a PretrainConfig; allowed: PretrainConfig(...) or None")
         if (pcfg is None) != (ecfg.mode == 'supervised'):
-            raise ValueError(f"mode={ecfg.mode!r} " + ("trains from scratch and takes no pre-training run" if pcfg else "needs a pre-training run (pcfg)"))
+            raise ValueError(f"mode={ecfg.mode!r} " + ("trains from scratch and takes no pre-training run; allowed: pcfg=None" if pcfg
+                             else "needs a pre-training run (pcfg); allowed without one: mode='supervised'"))
+        if pcfg is None and stage is not None: raise ValueError(f"stage={stage!r} without a pre-training run; allowed: None for mode='supervised'")
         if pcfg is not None:
             stage = pcfg.epochs if stage is None else stage
-            if stage not in pcfg.stages: raise ValueError(f"stage={stage!r} is not a stage of the pre-training run; allowed: {list(pcfg.stages)}")
+            if isinstance(stage, bool) or not isinstance(stage, numbers.Integral) or stage not in pcfg.stages:
+                raise ValueError(f"stage={stage!r} is not a stage of the pre-training run; allowed: {list(pcfg.stages)}")
+            stage = int(stage)
         d = self.eval_dir(ecfg, pcfg, stage)
+        state = d / 'state.pt'
         def work():
+            _labelled(ecfg, load_split(ecfg.dataset, 'train', self.data_root, self.download))   # a bad batch fails before any pre-training
             ck = self.pretrain(pcfg)['stages'][stage] if pcfg else None
-            r = evaluate(ecfg, ck, device=self.device, data_root=self.data_root, download=self.download)
+            r = evaluate(ecfg, ck, device=self.device, data_root=self.data_root, download=self.download, state_path=state)
             res = dict(acc=r['acc'], train_acc=r['train_acc'], n_labelled=r['n_labelled'], seconds=r['seconds'], stage=stage,
                        evaluate=ecfg.to_dict(), pretrain=pcfg.to_dict() if pcfg else None)
             atomic_write_json(res, d / 'result.json')
-        self._compute(d, dict(evaluate=ecfg.to_dict(), pretrain=pcfg.to_dict() if pcfg else None, stage=stage), work)
-        return _read_json(d / 'result.json')
+        def cleanup():                                   # the result is stored: the resumable state is of no more use
+            for p in (state, _prev(state)): p.unlink(missing_ok=True)
+        self._compute(d, dict(evaluate=ecfg.to_dict(), pretrain=pcfg.to_dict() if pcfg else None, stage=stage), work, cleanup=cleanup)
+        res = _read_json(d / 'result.json')
+        if not (isinstance(res, dict) and 'acc' in res):
+            raise CorruptFileError(f"result {d / 'result.json'} of a finished evaluation is {'damaged' if (d / 'result.json').exists() else 'missing'}; "
+                                   f"delete the folder {d} and ask again to compute it anew")
+        return res
 
 # %% ../nbs/06_runs.ipynb #98bf5dc8
 def stage_curve(store, pcfg, ecfg, stages=None):
