@@ -111,12 +111,15 @@ def _fsync_dir(d):
     except OSError: pass
     finally: os.close(fd)
 
+_UMASK = os.umask(0); os.umask(_UMASK)   # the process's umask (reading it means setting it)
+
 def _atomic(path, write):
     "Call `write(tmp_path)`, then move the temporary file onto `path` in one step."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp'); os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)   # mkstemp makes owner-only files: give the permissions of an ordinary new file
         with open(tmp, 'rb+') as f: os.fsync(f.fileno())
         os.replace(tmp, path)
         _fsync_dir(path.parent)
@@ -402,6 +405,10 @@ def pretrain(cfg, run_dir, device=None, data_root=None, download=False, data=Non
     device, (rank, world) = check_device(device), _world()
     _positive_int('checkpoint_every', checkpoint_every); _nonneg_int('knn_every', knn_every); _nonneg_int('num_workers', num_workers)
     if stop_after is not None: _positive_int('stop_after', stop_after)
+    if channels_last and device.type == 'cpu' and cfg.width < 8:
+        raise ValueError(f"channels_last=True with width={cfg.width} on the CPU: oneDNN computes wrong weight gradients (or hangs) for "
+                         "1x1 stride-2 convolutions with fewer than 8 input channels in this layout (uxlfoundation/oneDNN#6035); "
+                         "allowed: channels_last=False, or width >= 8")
     if collapse_warn is not None: _number('collapse_warn', collapse_warn)
     run_dir = Path(run_dir); run_dir.mkdir(parents=True, exist_ok=True)
     data = data if data is not None else load_pretrain(cfg.dataset, data_root, download)
