@@ -124,7 +124,8 @@ class RunStore:
         try:
             if self._done(run_dir): return None         # computed by another process while this one waited for the lock
             prev = self.status(run_dir)
-            t0, base = time.time(), dict(host=socket.gethostname(), pid=os.getpid(), started=time.strftime('%Y-%m-%dT%H:%M:%S'))
+            t0, base = time.time(), dict(host=socket.gethostname(), pid=os.getpid(), started=time.strftime('%Y-%m-%dT%H:%M:%S'),
+                                     torch=torch.__version__, threads=torch.get_num_threads())
             if prev:                                     # under the lock, 'running' means that its process died
                 base['previous'] = {**{k: prev[k] for k in ('state', 'error', 'started', 'host', 'pid') if k in prev},
                                     **({'state': 'interrupted'} if prev.get('state') == 'running' else {})}
