@@ -99,20 +99,36 @@ def cmd_evaluate(ns):
     pcfg = None if ecfg.mode == 'supervised' else preset_pretrain(ns.preset, pre_data, **pkw)
     return _store(ns).evaluate(ecfg, pcfg, ns.stage)
 
+def _compare_row(store, ecfg, pcfg, method, stage=None):
+    "One row of `sidae compare`: a method's (or baseline's) linear, kNN and probe-train accuracy at one labelled fraction."
+    r = store.evaluate(ecfg, pcfg, stage)
+    return dict(method=method, frac=ecfg.frac, acc=r['acc'], knn_acc=r.get('knn_acc'), train_acc=r.get('train_acc'))
+
+def _compare_table(rows, fracs):
+    "The printed table of `sidae compare`: a line per method, linear / kNN / probe-train accuracy per fraction."
+    cell = lambda v: f"{v:7.2f}" if v is not None else f"{'-':>7s}"
+    head = f"{'':32s}" + ''.join(f"{f'frac {f:g}: linear':>18s}{'kNN':>8s}{'train':>8s}" for f in fracs)
+    lines = [head]
+    for m in dict.fromkeys(r['method'] for r in rows):
+        mine = {r['frac']: r for r in rows if r['method'] == m}
+        lines.append(f"{m:32s}" + ''.join(f"{cell(mine[f]['acc']):>18s}{cell(mine[f]['knn_acc']):>8s}{cell(mine[f]['train_acc']):>8s}" for f in fracs))
+    return '\n'.join(lines)
+
 def cmd_compare(ns):
-    "sidae compare: the three methods and the supervised baseline at each labelled fraction, after the last stage."
+    "sidae compare: the three methods, the random-init and the supervised baselines at each labelled fraction, after the last stage."
     store = _store(ns)
     try: fracs = [float(f) for f in ns.fracs.split(',')]
     except ValueError: raise ValueError(f"fracs={ns.fracs!r} must be comma-separated numbers in (0, 1], e.g. 0.01,1.0") from None
     rows = []
     for frac in fracs:
+        ecfg = preset_eval(ns.preset, ns.dataset, frac=frac, seed=ns.seed)
         for method in METHODS:
-            pcfg = preset_pretrain(ns.preset, ns.dataset, method=method, seed=ns.seed)
-            rows.append(dict(method=method, frac=frac, acc=store.evaluate(preset_eval(ns.preset, ns.dataset, frac=frac, seed=ns.seed), pcfg)['acc']))
-        rows.append(dict(method='supervised', frac=frac, acc=store.evaluate(preset_eval(ns.preset, ns.dataset, frac=frac, seed=ns.seed, mode='supervised'))['acc']))
-    print(f"\n{'method':12s}" + ''.join(f"{f'frac {f:g}':>12s}" for f in fracs))
-    for m in (*METHODS, 'supervised'):
-        print(f"{m:12s}" + ''.join(f"{r['acc']:11.2f}%" for r in rows if r['method'] == m))
+            rows.append(_compare_row(store, ecfg, preset_pretrain(ns.preset, ns.dataset, method=method, seed=ns.seed), method))
+        rows.append(_compare_row(store, ecfg, preset_pretrain(ns.preset, ns.dataset, method=METHODS[0], seed=ns.seed),
+                                 'random init (no pre-training)', stage=0))
+        rows.append(_compare_row(store, preset_eval(ns.preset, ns.dataset, frac=frac, seed=ns.seed, mode='supervised'), None,
+                                 'supervised (no pre-training)'))
+    print('\n' + _compare_table(rows, fracs))
     return rows
 
 def main(argv=None):

@@ -20,7 +20,7 @@ from sklearn.model_selection import train_test_split
 
 # %% auto #0
 __all__ = ['DATASETS', 'NUM_CLASSES', 'check_dataset', 'DataNotFoundError', 'default_data_root', 'ImageData', 'to_rgb32',
-           'load_split', 'pretrain_split', 'load_pretrain', 'labelled_subset', 'channel_stats']
+           'load_split', 'pretrain_split', 'load_pretrain', 'labelled_subset', 'validation_split', 'channel_stats']
 
 # %% ../nbs/00_data.ipynb #d1ac07f9
 DATASETS = ('digits', 'mnist', 'fashion_mnist', 'cifar10', 'stl10')
@@ -206,6 +206,21 @@ def labelled_subset(y, frac, seed=0) -> torch.Tensor:
         counts[ys[take[pos]]] -= 1; counts[c] += 1
         take[pos] = new
     return torch.tensor(sorted(take), dtype=torch.long)
+
+# %% ../nbs/00_data.ipynb #701101d2
+def validation_split(y, frac=0.2, seed=0) -> tuple:
+    "(fit, val): sorted indices of a fixed stratified split of labels `y`, `frac` of every class in `val`."
+    if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0 < frac < 1:
+        raise ValueError(f"frac={frac!r} must be a number in (0, 1)")
+    y = torch.as_tensor(y).long().flatten()
+    if (y < 0).any(): raise ValueError("y has unlabelled images (-1): a validation split needs labels")
+    g, val = torch.Generator().manual_seed(seed), []
+    for c in y.unique().tolist():
+        members = (y == c).nonzero()[:, 0]
+        val.append(members[torch.randperm(len(members), generator=g)[:round(frac * len(members))]])
+    mask = torch.zeros(len(y), dtype=torch.bool); mask[torch.cat(val)] = True
+    return (~mask).nonzero()[:, 0], mask.nonzero()[:, 0]
+
 
 # %% ../nbs/00_data.ipynb #27c7ec3f
 def channel_stats(x) -> tuple:

@@ -18,7 +18,7 @@ def _init_resnet(m):
 
 class ResNet18Backbone(nn.Module):
     "ResNet-18 for 32x32 input (3x3 stride-1 stem, no max-pool) ending in global average pooling: `8*width` features."
-    def __init__(self, width=64, blocks=(2, 2, 2, 2)):
+    def __init__(self, width=64, blocks=(2, 2, 2, 2), zero_init_residual=False):
         super().__init__()
         if int(width) < 1: raise ValueError(f"width={width!r} must be a positive integer (64 in ResNet-18)")
         self.inplanes = width
@@ -30,6 +30,9 @@ class ResNet18Backbone(nn.Module):
         self.layer4 = self._make_layer(8 * width, blocks[3], stride=2)
         self.avgpool, self.out_dim = nn.AdaptiveAvgPool2d(1), 8 * width
         self.apply(_init_resnet)
+        if zero_init_residual:   # torchvision's option: each residual branch starts at zero, each block as the identity
+            for m in self.modules():
+                if isinstance(m, BasicBlock): nn.init.zeros_(m.bn2.weight)
 
     def _make_layer(self, planes, n, stride):
         "One ResNet stage of `n` BasicBlocks, the first one with `stride` and a 1x1 projection shortcut where needed."
@@ -44,6 +47,7 @@ class ResNet18Backbone(nn.Module):
         x = self.relu(self.bn1(self.conv1(x)))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return torch.flatten(self.avgpool(x), 1)
+
 
 # %% ../nbs/02_models.ipynb #88d31a85
 def projection_mlp(in_dim=512, d_hid=2048, proj_hid=None):
@@ -102,10 +106,10 @@ class Siamese(nn.Module):
         if self.decoder is not None: out.update(r1=self.decoder(z1), r2=self.decoder(z2))
         return out
 
-def build_model(method='sidae', width=64, d_hid=2048, pred_hid=512, proj_hid=None):
+def build_model(method='sidae', width=64, d_hid=2048, pred_hid=512, proj_hid=None, zero_init_residual=False):
     "The network of `method` ('sidae', 'simsiam' or 'ae') with the paper's sizes as defaults."
     check_method(method)
-    bb = ResNet18Backbone(width)
+    bb = ResNet18Backbone(width, zero_init_residual=zero_init_residual)
     return Siamese(bb, projection_mlp(bb.out_dim, d_hid, proj_hid),
                    predictor=prediction_mlp(d_hid, pred_hid) if method != 'ae' else None,
                    decoder=Decoder(d_hid, width) if method != 'simsiam' else None)

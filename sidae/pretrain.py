@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['PIPELINES', 'AMPS', 'default_stages', 'PretrainConfig', 'atomic_save', 'atomic_write_text', 'atomic_write_json',
-           'check_device', 'collapse_std', 'train_step', 'CorruptFileError', 'pretrain', 'show_reconstructions']
+           'check_device', 'collapse_std', 'train_step', 'CorruptFileError', 'base_lr', 'make_optimizer', 'pretrain',
+           'show_reconstructions']
 
 # %% ../nbs/04_pretrain.ipynb #c83ab824
 import math, numbers, os, time, json, tempfile, warnings, zipfile
@@ -13,8 +14,8 @@ from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
 import torch.distributed as dist
 from tqdm.auto import tqdm
-from .data import load_pretrain, channel_stats, check_dataset, ImageData
-from .augment import paper_augment, reference_transform, normalize, denormalize
+from .data import load_pretrain, pretrain_split, validation_split, channel_stats, check_dataset, ImageData
+from .augment import paper_augment, reference_transform, normalize, denormalize, BLUR_DATASETS
 from .models import build_model, check_method, METHODS
 from .losses import siamese_loss, check_w, TARGETS
 
@@ -41,22 +42,34 @@ def _number(name, v, positive=False):
     if not ok: raise ValueError(f"{name}={v!r} is not allowed; allowed: a finite number {'> 0' if positive else '>= 0'}")
     return v if type(v) in (int, float) else float(v)
 
+def _unit(name, v, open_low=False):
+    "Validate a number in [0, 1] (in (0, 1] with `open_low`) and return it as a float."
+    ok = not isinstance(v, bool) and isinstance(v, numbers.Real) and (v > 0 if open_low else v >= 0) and v <= 1
+    if not ok: raise ValueError(f"{name}={v!r} is outside {'(0, 1]' if open_low else '[0, 1]'}; allowed: a number in {'(0, 1]' if open_low else '[0, 1]'}")
+    return float(v)
+
+def _flag(name, v):
+    "Validate a True/False parameter and return it."
+    if not isinstance(v, bool): raise ValueError(f"{name}={v!r} is not allowed; allowed: True, False")
+    return v
+
 def _choice(name, v, allowed):
     "Validate that `v` is one of `allowed` and return it."
     if not isinstance(v, str) or v not in allowed: raise ValueError(f"{name}={v!r} is not known; allowed: {', '.join(map(repr, allowed))}")
     return v
 
 def default_stages(epochs, every=25):
-    "The paper's evaluation stages: every `every` epochs up to `epochs`, and `epochs` itself."
-    return tuple(sorted(set(range(every, epochs + 1, every)) | {epochs}))
+    "The paper's evaluation stages: 0 (the initial weights), every `every` epochs up to `epochs`, and `epochs` itself."
+    return tuple(sorted(set(range(0, epochs + 1, every)) | {epochs}))
 
 def _check_stages(stages, epochs):
-    "The sorted evaluation stages: None (the default), one epoch or several, each a whole epoch within 1..epochs."
+    "The sorted evaluation stages, always with 0: None (the default), one epoch or several, each a whole epoch within 0..epochs."
     if stages is None: return default_stages(epochs)
     items = [stages] if isinstance(stages, numbers.Integral) else list(stages) if isinstance(stages, (list, tuple, set, range)) else None
-    if not items or any(isinstance(e, bool) or not isinstance(e, numbers.Integral) or not 1 <= e <= epochs for e in items):
-        raise ValueError(f"stages={items if items is not None else stages!r} are not epochs within the run; allowed: one or more whole epochs in 1..{epochs}")
-    return tuple(sorted({int(e) for e in items}))
+    if not items or any(isinstance(e, bool) or not isinstance(e, numbers.Integral) or not 0 <= e <= epochs for e in items):
+        raise ValueError(f"stages={items if items is not None else stages!r} are not epochs within the run; "
+                         f"allowed: one or more whole epochs in 0..{epochs} (stage 0, the initial weights, is always saved)")
+    return tuple(sorted({0} | {int(e) for e in items}))
 
 @dataclass
 class PretrainConfig:
@@ -79,6 +92,12 @@ class PretrainConfig:
     pipeline: str = 'fast'
     amp: str = 'none'
     limit: int = None
+    min_scale: float = 0.2              # smallest crop area of the random resized crop (SimSiam's 0.2)
+    p_flip: float = 0.5                 # probability of the horizontal flip (SimSiam's 0.5)
+    scale_lr: bool = False              # SimSiam's reference code: the learning rate is lr * batch_size / 256
+    fix_pred_lr: bool = False           # SimSiam's reference code (--fix-pred-lr): the predictor keeps the initial rate
+    zero_init_residual: bool = False    # SimSiam's reference code: each residual block starts as the identity
+    holdout: bool = False               # pre-train without the validation images of the training split (choosing constants)
 
     def __post_init__(self):
         check_dataset(self.dataset); check_method(self.method)
@@ -93,6 +112,11 @@ class PretrainConfig:
             if getattr(self, k) is not None: setattr(self, k, _positive_int(k, getattr(self, k)))
         self.lr = _number('lr', self.lr, positive=True)
         for k in ('momentum', 'weight_decay'): setattr(self, k, _number(k, getattr(self, k)))
+        self.min_scale, self.p_flip = _unit('min_scale', self.min_scale, open_low=True), _unit('p_flip', self.p_flip)
+        for k in ('scale_lr', 'fix_pred_lr', 'zero_init_residual', 'holdout'): _flag(k, getattr(self, k))
+        if self.holdout and pretrain_split(self.dataset) != 'train':
+            raise ValueError(f"holdout=True with dataset={self.dataset!r}: it pre-trains on its unlabelled split, which has no validation "
+                             "images to hold out; allowed: holdout=False for 'stl10'")
         _choice('target', self.target, TARGETS); _choice('pipeline', self.pipeline, PIPELINES)
         if self.amp is None: self.amp = 'none'
         _choice('amp', self.amp, AMPS)
@@ -101,6 +125,7 @@ class PretrainConfig:
     def to_dict(self):
         "A plain dict (JSON-serialisable) of the configuration."
         d = asdict(self); d['stages'] = list(self.stages); return d
+
 
 # %% ../nbs/04_pretrain.ipynb #2a330a4e
 def _fsync_dir(d):
@@ -398,6 +423,25 @@ def _mean_over_processes(sums, world):
     return dict(zip(sums, t))
 
 # %% ../nbs/04_pretrain.ipynb #d25da8d0
+def base_lr(cfg):
+    "The initial learning rate: `cfg.lr`, or `cfg.lr * batch_size / 256` with `scale_lr` (SimSiam's reference code)."
+    return cfg.lr * cfg.batch_size / 256 if cfg.scale_lr else cfg.lr
+
+def make_optimizer(model, cfg):
+    "SGD with cfg's settings and a cosine decay per epoch to 0; with `fix_pred_lr` the predictor keeps the initial rate."
+    fixed = list(model.predictor.parameters()) if cfg.fix_pred_lr and model.predictor is not None else []
+    ids = {id(p) for p in fixed}
+    groups = [dict(params=[p for p in model.parameters() if id(p) not in ids])] + ([dict(params=fixed, fix_lr=True)] if fixed else [])
+    opt = torch.optim.SGD(groups, lr=base_lr(cfg), momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    cosine = lambda e: 0.5 * (1 + math.cos(math.pi * e / cfg.epochs))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, [(lambda e: 1.0) if g.get('fix_lr') else cosine for g in opt.param_groups])
+    return opt, sched
+
+def _save_stage(run_dir, model, mean, std, epoch, cfg):
+    "Write the backbone and the projector after `epoch` epochs (0: the initial weights) to run_dir/stage-EEEE.pt."
+    atomic_save(dict(backbone=model.backbone.state_dict(), projector=model.projector.state_dict(), mean=mean.cpu(), std=std.cpu(),
+                     epoch=epoch, config=cfg.to_dict()), Path(run_dir) / f'stage-{epoch:04d}.pt')
+
 def pretrain(cfg, run_dir, device=None, data_root=None, download=False, data=None, channels_last=False, compile=False,
              checkpoint_every=1, knn_every=0, num_workers=2, progress=True, collapse_warn=None, stop_after=None):
     "Pre-train `cfg` (a PretrainConfig) into `run_dir`, resuming from its state if there is one; returns the result dict."
@@ -412,6 +456,7 @@ def pretrain(cfg, run_dir, device=None, data_root=None, download=False, data=Non
     if collapse_warn is not None: _number('collapse_warn', collapse_warn)
     run_dir = Path(run_dir); run_dir.mkdir(parents=True, exist_ok=True)
     data = data if data is not None else load_pretrain(cfg.dataset, data_root, download)
+    if cfg.holdout: data = data.subset(validation_split(data.y)[0])
     if cfg.limit: data = data.subset(torch.arange(min(cfg.limit, len(data))))
     N, B = len(data), cfg.batch_size
     if B > N: raise ValueError(f"batch_size={B} is larger than the pre-training data ({N} images of {cfg.dataset}); allowed: 1..{N}")
@@ -419,10 +464,9 @@ def pretrain(cfg, run_dir, device=None, data_root=None, download=False, data=Non
     collapse_warn = 0.1 / math.sqrt(cfg.d_hid) if collapse_warn is None else collapse_warn
 
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg.method, cfg.width, cfg.d_hid, cfg.pred_hid, cfg.proj_hid).to(device)
+    model = build_model(cfg.method, cfg.width, cfg.d_hid, cfg.pred_hid, cfg.proj_hid, cfg.zero_init_residual).to(device)
     if channels_last: model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
+    opt, sched = make_optimizer(model, cfg)
     scaler = torch.amp.GradScaler(device.type) if cfg.amp == 'fp16' else None
     order_gen = torch.Generator().manual_seed(cfg.seed)
     aug_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
@@ -433,22 +477,25 @@ def pretrain(cfg, run_dir, device=None, data_root=None, download=False, data=Non
         order_gen.set_state(state['order_gen']); aug_gen.set_state(state['aug_gen'].to(aug_gen.get_state().device))
         torch.set_rng_state(state['torch_rng']); start, rows = state['epoch'], state['rows']
         if scaler is not None and 'scaler' in state: scaler.load_state_dict(state['scaler'])
+    elif rank == 0: _save_stage(run_dir, model, mean, std, 0, cfg)             # the random-init baseline
     net = model
     if world > 1:
         bn_group = dist.new_group() if device.type != 'cuda' else None
         net = nn.parallel.DistributedDataParallel(_sync_batchnorm(model, device, bn_group))
     if compile: net = torch.compile(net)
 
+    crop = dict(scale=(cfg.min_scale, 1.0), p_flip=cfg.p_flip)
     if cfg.pipeline == 'fast':
-        augment = paper_augment(cfg.dataset).to(device)
+        augment = paper_augment(cfg.dataset, **crop).to(device)
         x_dev = data.x.to(device)
     else:
-        transform = reference_transform(blur=cfg.dataset in ('mnist', 'fashion_mnist', 'digits'))
+        transform = reference_transform(blur=cfg.dataset in BLUR_DATASETS, **crop)
     steps = N // B
     bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs, desc=f"{cfg.method} {cfg.dataset}",
                disable=not progress or rank != 0, leave=True)
     for epoch in bar:
-        t0, model_train = time.time(), net.train()
+        t0 = time.time()
+        net.train()
         perm = torch.randperm(N, generator=order_gen)
         if cfg.pipeline == 'fast': batches = _fast_batches(x_dev, perm, B, steps, augment, aug_gen, mean, std, rank, world)
         else: batches = _reference_batches(data.x, perm, B, steps, transform, device, mean, std, num_workers, rank, world)
@@ -472,9 +519,7 @@ def pretrain(cfg, run_dir, device=None, data_root=None, download=False, data=Non
         bar.set_postfix({k: f"{row[k]:.3f}" for k in ('loss', 'L_si', 'L_dae', 'z_std', 'knn_acc') if k in row})
         if rank == 0:
             e = epoch + 1
-            if e in cfg.stages:
-                atomic_save(dict(backbone=model.backbone.state_dict(), projector=model.projector.state_dict(),
-                                 mean=mean.cpu(), std=std.cpu(), epoch=e, config=cfg.to_dict()), run_dir / f'stage-{e:04d}.pt')
+            if e in cfg.stages: _save_stage(run_dir, model, mean, std, e, cfg)
             _write_log(run_dir, rows)
             if e % checkpoint_every == 0 or e in cfg.stages or e == cfg.epochs:
                 _save_state(run_dir / 'state.pt', dict(model=model.state_dict(), opt=opt.state_dict(), sched=sched.state_dict(),
@@ -489,6 +534,7 @@ def pretrain(cfg, run_dir, device=None, data_root=None, download=False, data=Non
         fig.savefig(run_dir / 'recon.png', dpi=80); import matplotlib.pyplot as plt; plt.close(fig)
     return dict(run_dir=run_dir, model=model, rows=rows, mean=mean.cpu(), std=std.cpu(), resumed_from=start,
                 stages={e: run_dir / f'stage-{e:04d}.pt' for e in cfg.stages if (run_dir / f'stage-{e:04d}.pt').exists()})
+
 
 # %% ../nbs/04_pretrain.ipynb #7252a268
 @torch.no_grad()

@@ -134,7 +134,7 @@ def test_batch_larger_than_labelled_subset(tmp_path):
 
 
 def test_batch_larger_than_labelled_subset_cli(cli, tmp_path):
-    _says(cli('evaluate', '--preset', 'smoke', '--frac', '0.01', '--batch-size', '64'),
+    _says(cli('evaluate', '--preset', 'smoke', '--frac', '0.01', '--batch-size', '64', '--probe', 'sgd'),   # the SGD probe takes batches
           "batch_size=64 is larger than the labelled subset (13 images of digits at frac=0.01)", "allowed: 1..13")
     assert not (tmp_path / 'store' / 'pretrain').exists()
 
@@ -142,12 +142,12 @@ def test_batch_larger_than_labelled_subset_cli(cli, tmp_path):
 # --- stage epochs not within the run ---
 
 def test_stages_not_within_the_run(tmp_path):
-    _fails(lambda: PretrainConfig(epochs=10, stages=(5, 20)), "stages=[5, 20] are not epochs within the run", "allowed: one or more whole epochs in 1..10")
-    _fails(lambda: PretrainConfig(epochs=10, stages=(0,)), "stages=[0]", "allowed: one or more whole epochs in 1..10")
-    _fails(lambda: PretrainConfig(epochs=10, stages=()), "stages=[]", "allowed: one or more whole epochs in 1..10")
+    _fails(lambda: PretrainConfig(epochs=10, stages=(5, 20)), "stages=[5, 20] are not epochs within the run", "allowed: one or more whole epochs in 0..10")
+    _fails(lambda: PretrainConfig(epochs=10, stages=(-1,)), "stages=[-1]", "allowed: one or more whole epochs in 0..10")
+    _fails(lambda: PretrainConfig(epochs=10, stages=()), "stages=[]", "allowed: one or more whole epochs in 0..10")
     store, pcfg = RunStore(tmp_path, device='cpu'), preset_pretrain('smoke')
-    _fails(lambda: store.evaluate(preset_eval('smoke'), pcfg, stage=3), "stage=3 is not a stage of the pre-training run", "allowed: [1, 2]")
-    _fails(lambda: store.evaluate(preset_eval('smoke'), pcfg, stage='last'), "stage='last'", "allowed: [1, 2]")
+    _fails(lambda: store.evaluate(preset_eval('smoke'), pcfg, stage=3), "stage=3 is not a stage of the pre-training run", "allowed: [0, 1, 2]")
+    _fails(lambda: store.evaluate(preset_eval('smoke'), pcfg, stage='last'), "stage='last'", "allowed: [0, 1, 2]")
     _fails(lambda: store.evaluate(preset_eval('smoke', mode='supervised'), None, stage=2), "stage=2 without a pre-training run", "allowed: None")
     _fails(lambda: evaluate(EvalConfig(dataset='digits'), tmp_path / 'stage-0007.pt', device='cpu'),
            "is not a file; allowed: a stage-EEEE.pt checkpoint", exc=FileNotFoundError)
@@ -155,9 +155,9 @@ def test_stages_not_within_the_run(tmp_path):
 
 
 def test_stages_not_within_the_run_cli(cli):
-    _says(cli('pretrain', '--preset', 'smoke', '--stages', '5'), "stages=[5] are not epochs within the run", "allowed: one or more whole epochs in 1..2")
-    _says(cli('pretrain', '--preset', 'smoke', '--stages', '1,5'), "stages=[1, 5]", "allowed: one or more whole epochs in 1..2")
-    _says(cli('evaluate', '--preset', 'smoke', '--stage', '5'), "stage=5 is not a stage of the pre-training run", "allowed: [1, 2]")
+    _says(cli('pretrain', '--preset', 'smoke', '--stages', '5'), "stages=[5] are not epochs within the run", "allowed: one or more whole epochs in 0..2")
+    _says(cli('pretrain', '--preset', 'smoke', '--stages', '1,5'), "stages=[1, 5]", "allowed: one or more whole epochs in 0..2")
+    _says(cli('evaluate', '--preset', 'smoke', '--stage', '5'), "stage=5 is not a stage of the pre-training run", "allowed: [0, 1, 2]")
 
 
 # --- a data root without the files ---

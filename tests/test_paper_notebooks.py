@@ -9,14 +9,15 @@ researcher (Fig. 7 and Table 1 mostly read what Fig. 3 and Fig. 4 computed). Che
   for each parameter (without the tag, `-p` would silently change nothing; nbdev_clean keeps it only because settings.ini
   allows the `tags` cell metadata);
 - the files appear, exactly those the parameters name: PNG and PDF (non-empty, with their magic bytes) and the CSV behind the
-  figure, with one row per panel, method, stage and seed (plus one per panel and seed for the supervised baseline) and
-  accuracies in [0, 100];
+  figure, with one row per panel, method, stage and seed (plus one per panel and seed for each baseline: random init and
+  supervised), accuracies in [0, 100], a kNN accuracy beside every frozen evaluation and the probe's train accuracy;
 - a parameter given takes effect: Fig. 3 runs at frac=1.0 and Fig. 6 at fracs=[0.01] (its fine-tuning at 100% would take
   minutes), and both the CSV and the file name show it;
 - the command line without an output path (`papermill nbs/fig3.ipynb -p ...` with standard output not a terminal) runs the
   notebook and writes the executed notebook to standard output;
 - a bad parameter stops the notebook in its validation cell with the clear ValueError, and nothing is written;
-- the source notebooks are never modified.
+- the source notebooks are never modified;
+- the study behind the cpu preset (nbs/small_scale.ipynb) runs at the smoke preset and writes its figures and tables.
 
 About 3 minutes on 2 CPU cores, most of it starting kernels and the smoke runs of Fig. 3 and Fig. 4. The kernels run torch with
 one thread (OMP_NUM_THREADS=1 unless set): on a shared 2-core machine two threads per process made the runs several times slower.
@@ -72,15 +73,19 @@ def _files(figs, name):
     return pd.read_csv(figs / f'{name}.csv')
 
 
-def _check_curves(df, panels, labels, supervised=True, seeds=(0,)):
-    "One row per panel, method, stage and seed, one per panel and seed for the supervised baseline, accuracies in [0, 100]."
-    assert df.acc.between(0, 100).all() and df.acc.notna().all()
-    ssl, sup = df[df.method != 'supervised'], df[df.method == 'supervised']
+def _check_curves(df, panels, labels, supervised=True, random_init=True, seeds=(0,)):
+    "One row per panel, method, stage and seed, one per panel and seed for each baseline, accuracies in [0, 100]."
+    assert df.acc.between(0, 100).all() and df.acc.notna().all() and df.train_acc.between(0, 100).all()
+    ssl = df[~df.method.isin(['supervised', 'random'])]
+    sup, rnd = df[df.method == 'supervised'], df[df.method == 'random']
     assert sorted(ssl.label.unique()) == sorted(labels)
     counts = ssl.groupby(['panel', 'label', 'epoch', 'seed']).size()
     assert (counts == 1).all() and len(counts) == panels * len(labels) * len(STAGES) * len(seeds)
     assert sorted(ssl.epoch.unique()) == STAGES
-    assert len(sup) == (panels * len(seeds) if supervised else 0) and sup.epoch.isna().all()
+    assert len(sup) == (panels * len(seeds) if supervised else 0) and sup.epoch.isna().all() and sup.knn_acc.isna().all()
+    assert len(rnd) == (panels * len(seeds) if random_init else 0) and (rnd.epoch == 0).all()
+    frozen = df[df['mode'] == 'linear']
+    assert frozen.knn_acc.between(0, 100).all() and frozen.knn_acc.notna().all()      # kNN beside every frozen evaluation
     assert set(df.preset) == {'smoke'} and set(df.downstream) == {'digits'}
 
 
@@ -124,7 +129,7 @@ def test_fig6(store, tmp_path):
     figs = _execute('fig6', store, tmp_path, fracs=[0.01])
     df = _files(figs, 'fig6-digits-frac0.01-w0.125-smoke-1seed')
     assert set(df.frac) == {0.01} and set(df[df.method != 'supervised']['mode']) == {'finetune'}
-    _check_curves(df.assign(panel=df.frac), 1, ['SidAE (w = 0.125)', 'SimSiam', 'autoencoder'])
+    _check_curves(df.assign(panel=df.frac), 1, ['SidAE (w = 0.125)', 'SimSiam', 'autoencoder'], random_init=False)
 
 
 def test_fig7(store, tmp_path):
@@ -140,13 +145,15 @@ def test_table1(store, tmp_path):
     name = 'table1-digits-w0.5+0.25-smoke-1seed'
     assert sorted(p.name for p in figs.iterdir()) == sorted([f'{name}.csv', f'{name}-runs.csv', f'{name}.md'])
     b, runs, paper = pd.read_csv(figs / f'{name}.csv'), pd.read_csv(figs / f'{name}-runs.csv'), paper_table1()
-    assert len(b) == len(paper) == 24 and len(runs) == 24                   # one row per row of the table and method
-    assert b.ours_mean.between(0, 100).all() and runs.acc.between(0, 100).all() and set(runs.epoch) == {2}
+    assert len(b) == len(paper) == 24 and len(runs) == 24 + 2 * 8           # one row per row of the table and method, + 2 baselines
+    assert b.ours_mean.between(0, 100).all() and runs.acc.between(0, 100).all() and set(runs.epoch.dropna()) == {0, 2}
+    assert set(runs.method) == {'sidae', 'simsiam', 'ae', 'random', 'supervised'}
     assert b.paper_mean.tolist() == paper['mean'].tolist()
     assert (b['diff'] - (b.ours_mean - b.paper_mean)).abs().max() < 1e-9
     assert set(b[b.method == 'sidae'].w) == {0.5, 0.25} and set(b[b.paper_pretrain == 'stl10'].query("method == 'sidae'").w) == {0.25}
     md = (figs / f'{name}.md').read_text()
-    assert md.count('\n| ') == 1 + 8 and ' vs. 64.75 (0.27), ' in md                  # header and the paper's 8 rows
+    assert md.count('\n| ') == 3 * (1 + 8) and ' vs. 64.75 (0.27), ' in md            # 3 tables: header and the paper's 8 rows
+    assert 'random init (no pre-training)' in md and '## Weighted kNN accuracy' in md
 
 
 def test_cli_without_output_path(store, tmp_path):
@@ -174,3 +181,21 @@ def test_bad_parameter(store, tmp_path, name, params, message):
         _execute(name, store, tmp_path, **params)
     assert message in str(e.value) and 'ValueError' in str(e.value)
     assert not (tmp_path / 'figs').exists() or not any((tmp_path / 'figs').iterdir())
+
+
+def test_small_scale_study(store, tmp_path):
+    "The study behind the cpu preset (nbs/small_scale.ipynb) runs at the smoke preset and writes its figures and tables."
+    src = NBS / 'small_scale.ipynb'
+    before = src.read_bytes()
+    figs = tmp_path / 'figs'
+    pm.execute_notebook(str(src), str(tmp_path / 'small_scale.ipynb'), kernel_name='python3', progress_bar=False, cwd=str(tmp_path),
+                        parameters=dict(preset='smoke', store=str(store), fig_dir=str(figs), device='cpu'))
+    assert src.read_bytes() == before
+    name = 'small-scale-digits-val-smoke-1seed'
+    assert sorted(p.name for p in figs.iterdir()) == sorted(
+        [f'{name}.{e}' for e in ('png', 'pdf', 'csv', 'md')] + [f'small-scale-ablation-digits-val-smoke-1seed.{e}' for e in ('png', 'pdf', 'csv')])
+    main = pd.read_csv(figs / f'{name}.csv')
+    assert set(main.recipe) == {'paper', 'chosen'} and set(main.frac) == {0.01, 1.0}
+    assert (main[main.method == 'random'].epoch == 0).all() and main[['acc', 'knn_acc', 'train_acc']].stack().between(0, 100).all()
+    md = (figs / f'{name}.md').read_text()
+    assert '## One factor at a time' in md and "## The probe's constants" in md
