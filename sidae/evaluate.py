@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['MODES', 'SCHEDULES', 'PROBES', 'SPLITS', 'EvalConfig', 'load_stage', 'extract_features', 'accuracy', 'knn_accuracy',
-           'knn_monitor', 'effective_rank', 'train_classifier', 'standardizer', 'fold_standardization', 'fit_lbfgs',
-           'downstream_splits', 'labelled_indices', 'evaluate']
+           'knn_neighbours', 'knn_monitor', 'effective_rank', 'train_classifier', 'standardizer',
+           'fold_standardization', 'fit_lbfgs', 'downstream_splits', 'labelled_indices', 'evaluate']
 
 # %% ../nbs/05_evaluate.ipynb #3729e144
 import math, numbers, time
@@ -123,6 +123,10 @@ def knn_accuracy(train_feats, train_y, test_feats, test_y, k=200, t=0.1, n_class
         votes = torch.zeros(len(q), n_classes, device=q.device).scatter_add_(1, ty[nn_idx], (sim / t).exp())
         correct += (votes.argmax(1) == test_y[i:i + chunk].to(q.device)).sum().item()
     return 100 * correct / len(test_feats)
+
+def knn_neighbours(k, y):
+    "The kNN's neighbours for labelled images `y`: `k`, but never more than the labelled images per class (at least 1)."
+    return max(1, min(k, len(y) // len(y.unique())))
 
 def knn_monitor(backbone, dataset, mean, std, data_root=None):
     "kNN accuracy (%) of a backbone on `dataset`'s test split with its training split as memory bank."
@@ -291,5 +295,5 @@ def evaluate(cfg, stage=None, device=None, data_root=None, download=False, train
     test_feats = extract_features(clf, test.x, mean, std, amp=cfg.amp)
     if feats is None: feats = extract_features(clf, x, mean, std, amp=cfg.amp)
     with torch.no_grad(): acc, train_acc = accuracy(clf.fc(test_feats), test.y), accuracy(clf.fc(feats), y)
-    knn = knn_accuracy(feats, y, test_feats, test.y, cfg.knn_k, cfg.knn_t, n_classes) if cfg.mode == 'linear' else None
+    knn = knn_accuracy(feats, y, test_feats, test.y, knn_neighbours(cfg.knn_k, y), cfg.knn_t, n_classes) if cfg.mode == 'linear' else None
     return dict(acc=acc, train_acc=train_acc, knn_acc=knn, n_labelled=len(idx), seconds=time.time() - t0, model=clf)

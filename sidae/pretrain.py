@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['PIPELINES', 'AMPS', 'default_stages', 'PretrainConfig', 'atomic_save', 'atomic_write_text', 'atomic_write_json',
-           'check_device', 'collapse_std', 'train_step', 'CorruptFileError', 'base_lr', 'make_optimizer', 'pretrain',
-           'show_reconstructions']
+           'check_device', 'collapse_std', 'train_step', 'CorruptFileError', 'base_lr', 'lr_factor', 'make_optimizer',
+           'pretrain', 'show_reconstructions']
 
 # %% ../nbs/04_pretrain.ipynb #c83ab824
 import math, numbers, os, time, json, tempfile, warnings, zipfile
@@ -97,6 +97,7 @@ class PretrainConfig:
     scale_lr: bool = False              # SimSiam's reference code: the learning rate is lr * batch_size / 256
     fix_pred_lr: bool = False           # SimSiam's reference code (--fix-pred-lr): the predictor keeps the initial rate
     zero_init_residual: bool = False    # SimSiam's reference code: each residual block starts as the identity
+    warmup_epochs: int = 0              # linear warm-up of the learning rate before the cosine decay (solo-learn's SimSiam)
     holdout: bool = False               # pre-train without the validation images of the training split (choosing constants)
 
     def __post_init__(self):
@@ -106,8 +107,10 @@ class PretrainConfig:
         if self.method != 'sidae' and self.w != _METHOD_W[self.method]:
             raise ValueError(f"w={self.w} does not fit method={self.method!r}: SimSiam has w=0 and the autoencoder w=1; "
                              f"allowed: w={_METHOD_W[self.method]} (or w=None) for method={self.method!r}, any w in [0, 1] for 'sidae'")
-        self.seed = _nonneg_int('seed', self.seed)
+        self.seed, self.warmup_epochs = _nonneg_int('seed', self.seed), _nonneg_int('warmup_epochs', self.warmup_epochs)
         for k in ('epochs', 'batch_size', 'width', 'd_hid', 'pred_hid'): setattr(self, k, _positive_int(k, getattr(self, k)))
+        if self.warmup_epochs >= self.epochs:
+            raise ValueError(f"warmup_epochs={self.warmup_epochs} is not shorter than the run (epochs={self.epochs}); allowed: 0..{self.epochs - 1}")
         for k in ('proj_hid', 'limit'):
             if getattr(self, k) is not None: setattr(self, k, _positive_int(k, getattr(self, k)))
         self.lr = _number('lr', self.lr, positive=True)
@@ -393,8 +396,8 @@ def _check_state(state, model, cfg):
 
 def _config_differs(saved, cfg):
     "The fields (as 'name: saved != wanted') in which the configuration `saved` with a state differs from `cfg` (none if unknown)."
-    now = cfg.to_dict()
-    return [f"{k}: {saved.get(k)!r} != {now[k]!r}" for k in now if saved is not None and saved.get(k) != now[k]]
+    now, base = cfg.to_dict(), type(cfg)().to_dict()        # a field newer than the state: its default is what the state ran with
+    return [f"{k}: {saved.get(k, base[k])!r} != {now[k]!r}" for k in now if saved is not None and saved.get(k, base[k]) != now[k]]
 
 def _write_log(run_dir, rows):
     "Write the per-epoch log as CSV, atomically."
@@ -427,14 +430,19 @@ def base_lr(cfg):
     "The initial learning rate: `cfg.lr`, or `cfg.lr * batch_size / 256` with `scale_lr` (SimSiam's reference code)."
     return cfg.lr * cfg.batch_size / 256 if cfg.scale_lr else cfg.lr
 
+def lr_factor(epoch, epochs, warmup=0):
+    "The learning rate of `epoch` (from 0) relative to the initial one: linear warm-up for `warmup` epochs, then cosine decay to 0."
+    if epoch < warmup: return (epoch + 1) / (warmup + 1)
+    return 0.5 * (1 + math.cos(math.pi * (epoch - warmup) / (epochs - warmup)))
+
 def make_optimizer(model, cfg):
-    "SGD with cfg's settings and a cosine decay per epoch to 0; with `fix_pred_lr` the predictor keeps the initial rate."
+    "SGD with cfg's settings and a per-epoch schedule (`lr_factor`); with `fix_pred_lr` the predictor keeps the initial rate."
     fixed = list(model.predictor.parameters()) if cfg.fix_pred_lr and model.predictor is not None else []
     ids = {id(p) for p in fixed}
     groups = [dict(params=[p for p in model.parameters() if id(p) not in ids])] + ([dict(params=fixed, fix_lr=True)] if fixed else [])
     opt = torch.optim.SGD(groups, lr=base_lr(cfg), momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    cosine = lambda e: 0.5 * (1 + math.cos(math.pi * e / cfg.epochs))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, [(lambda e: 1.0) if g.get('fix_lr') else cosine for g in opt.param_groups])
+    decay = lambda e: lr_factor(e, cfg.epochs, cfg.warmup_epochs)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, [(lambda e: 1.0) if g.get('fix_lr') else decay for g in opt.param_groups])
     return opt, sched
 
 def _save_stage(run_dir, model, mean, std, epoch, cfg):

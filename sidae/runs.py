@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['PRESETS', 'check_preset', 'preset_seeds', 'preset_dataset', 'preset_deviations', 'preset_pretrain', 'preset_eval',
-           'config_key', 'RunStore', 'stage_curve']
+           'identity', 'config_key', 'RunStore', 'stage_curve']
 
 # %% ../nbs/06_runs.ipynb #d3adbe09
 import hashlib, json, numbers, os, socket, time, traceback, warnings, csv, zipfile
@@ -28,6 +28,9 @@ PRESETS = {
     'cpu': dict(pretrain=dict(width=8, d_hid=128, pred_hid=32, epochs=40, batch_size=128, stages=(10, 20, 30, 40),
                               lr=0.4, min_scale=0.5, p_flip=0.0),
                 evaluate=dict(width=8, epochs=50, batch_size=64), probe=_SMALL_PROBE, data='digits', fit_batch=True, seeds=(0, 1, 2)),
+    'cpu-long': dict(pretrain=dict(width=8, d_hid=128, pred_hid=32, epochs=120, batch_size=128, stages=(20, 40, 60, 80, 100, 120),
+                                   lr=0.4, min_scale=0.5, p_flip=0.0),
+                     evaluate=dict(width=8, epochs=50, batch_size=64), probe=_SMALL_PROBE, data='digits', fit_batch=True, seeds=(0, 1, 2)),
     'smoke': dict(pretrain=dict(width=4, d_hid=32, pred_hid=8, epochs=2, batch_size=64, stages=(1, 2), limit=256),
                   evaluate=dict(width=4, epochs=2, batch_size=64), probe=_SMALL_PROBE, data='digits', fit_batch=True, seeds=(0,)),
 }
@@ -38,7 +41,7 @@ def check_preset(preset):
     return PRESETS[preset]
 
 def preset_seeds(preset):
-    "The seeds a preset's figures average over: the paper's five runs, three at `cpu`, one at `smoke`."
+    "The seeds a preset's figures average over: the paper's five runs, three at `cpu` and `cpu-long`, one at `smoke`."
     return list(check_preset(preset)['seeds'])
 
 def preset_dataset(preset, dataset):
@@ -77,6 +80,11 @@ def preset_eval(preset, dataset='cifar10', **kw):
     return cfg
 
 # %% ../nbs/06_runs.ipynb #415c0383
+def identity(cfg):
+    "The fields of a PretrainConfig or EvalConfig whose values differ from the paper's defaults: what makes a run this run."
+    d, base = cfg.to_dict(), type(cfg)().to_dict()
+    return {k: v for k, v in d.items() if v != base[k]}
+
 def config_key(d):
     "A short hash of a configuration dict's canonical JSON: the identity of a run."
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
@@ -138,11 +146,11 @@ class RunStore:
 
     def pretrain_dir(self, cfg):
         "The folder of a pre-training run."
-        return self.root / 'pretrain' / f"{cfg.dataset}-{cfg.method}-w{cfg.w:g}-s{cfg.seed}-{config_key(cfg.to_dict())}"
+        return self.root / 'pretrain' / f"{cfg.dataset}-{cfg.method}-w{cfg.w:g}-s{cfg.seed}-{config_key(identity(cfg))}"
 
     def eval_dir(self, ecfg, pcfg=None, stage=None):
         "The folder of an evaluation of stage `stage` of pre-training run `pcfg` (None: the supervised baseline)."
-        d = dict(evaluate=ecfg.to_dict(), pretrain=pcfg.to_dict() if pcfg else None, stage=stage)
+        d = dict(evaluate=identity(ecfg), pretrain=identity(pcfg) if pcfg else None, stage=stage)
         src = f"{pcfg.dataset}-{pcfg.method}-w{pcfg.w:g}-s{pcfg.seed}-e{stage}" if pcfg else f"scratch-s{ecfg.seed}"
         return self.root / 'evaluate' / f"{ecfg.dataset}-{ecfg.mode}-frac{ecfg.frac:g}-{src}-{config_key(d)}"
 

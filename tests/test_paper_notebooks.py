@@ -172,7 +172,7 @@ def test_cli_without_output_path(store, tmp_path):
 
 
 @pytest.mark.parametrize('name,params,message', [
-    ('fig3', dict(preset='huge'), "preset='huge' is not known; allowed: 'paper', 'cpu', 'smoke'"),
+    ('fig3', dict(preset='huge'), "preset='huge' is not known; allowed: 'paper', 'cpu', 'cpu-long', 'smoke'"),
     ('fig4', dict(frac=2), "frac=2 is outside (0, 1]; allowed: 0 < frac <= 1"),
 ])
 def test_bad_parameter(store, tmp_path, name, params, message):
@@ -193,7 +193,8 @@ def test_small_scale_study(store, tmp_path):
     assert src.read_bytes() == before
     name = 'small-scale-digits-val-smoke-1seed'
     assert sorted(p.name for p in figs.iterdir()) == sorted(
-        [f'{name}.{e}' for e in ('png', 'pdf', 'csv', 'md')] + [f'small-scale-ablation-digits-val-smoke-1seed.{e}' for e in ('png', 'pdf', 'csv')])
+        [f'{name}.{e}' for e in ('png', 'pdf', 'csv', 'md')]
+        + [f'small-scale-{kind}-digits-val-smoke-1seed.{e}' for kind in ('ablation', 'simsiam-3x') for e in ('png', 'pdf', 'csv')])
     main = pd.read_csv(figs / f'{name}.csv')
     assert set(main.recipe) == {'paper', 'chosen'} and set(main.frac) == {0.01, 1.0}
     assert (main[main.method == 'random'].epoch == 0).all() and main[['acc', 'knn_acc', 'train_acc']].stack().between(0, 100).all()
