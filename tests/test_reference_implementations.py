@@ -43,22 +43,20 @@ def _same_outputs_and_grads(ours, theirs, x):
             pa.grad = pb.grad = None
 
 
-@pytest.mark.parametrize('d_in,d_hid', [(64, 128), (512, 2048)])
-def test_projection_mlp_equals_lightly(d_in, d_hid):
+HEADS = [  # (ours, lightly's, in, hidden, out): the projection MLP and the prediction MLP at the cpu preset's and the paper's sizes
+    (lambda i, h, o: projection_mlp(i, o), 'SimSiamProjectionHead', 64, 128, 128),
+    (lambda i, h, o: projection_mlp(i, o), 'SimSiamProjectionHead', 512, 2048, 2048),
+    (lambda i, h, o: prediction_mlp(i, h), 'SimSiamPredictionHead', 128, 32, 128),
+    (lambda i, h, o: prediction_mlp(i, h), 'SimSiamPredictionHead', 2048, 512, 2048),
+]
+
+
+@pytest.mark.parametrize('ours,theirs,d_in,d_hid,d_out', HEADS)
+def test_heads_equal_lightly(ours, theirs, d_in, d_hid, d_out):
     torch.manual_seed(0)
-    ours = projection_mlp(d_in, d_hid)
-    theirs = lightly_heads.SimSiamProjectionHead(d_in, d_hid, d_hid)
+    ours, theirs = ours(d_in, d_hid, d_out), getattr(lightly_heads, theirs)(d_in, d_hid, d_out)
     assert [type(m) for m in ours] == [type(m) for m in theirs.layers]
     _same_outputs_and_grads(ours, theirs, torch.randn(16, d_in))
-
-
-@pytest.mark.parametrize('d_hid,pred_hid', [(128, 32), (2048, 512)])
-def test_prediction_mlp_equals_lightly(d_hid, pred_hid):
-    torch.manual_seed(0)
-    ours = prediction_mlp(d_hid, pred_hid)
-    theirs = lightly_heads.SimSiamPredictionHead(d_hid, pred_hid, d_hid)
-    assert [type(m) for m in ours] == [type(m) for m in theirs.layers]
-    _same_outputs_and_grads(ours, theirs, torch.randn(16, d_hid))
 
 
 def test_negative_cosine_similarity_and_siamese_loss_equal_lightly():
