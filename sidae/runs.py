@@ -21,7 +21,7 @@ from .pretrain import PretrainConfig, pretrain, atomic_write_json, check_device,
 from .evaluate import EvalConfig, evaluate, labelled_indices, downstream_splits
 
 # %% ../nbs/06_runs.ipynb #0d1acdfb
-_SMALL_PROBE = dict(probe='lbfgs', standardize=True, weight_decay=1e-3, knn_k=20)   # chosen on digits' validation split (nbs/small_scale.ipynb)
+_SMALL_PROBE = dict(probe='lbfgs', standardize=True, weight_decay=1e-3, knn_k=5)   # chosen on digits' validation split (nbs/small_scale.ipynb)
 
 PRESETS = {
     'paper': dict(pretrain=dict(), evaluate=dict(), probe=dict(), data=None, fit_batch=False, seeds=(0, 1, 2, 3, 4)),
