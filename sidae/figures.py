@@ -370,12 +370,12 @@ def plot_panels(df, by=None, titles=None, title='', paper=None, size=(5.0, 3.8),
     with sns.axes_style('whitegrid'):
         fig, axes = plt.subplots(len(metrics), len(panels), figsize=(max(6.4, size[0] * len(panels)), size[1] * len(metrics) + 1.0),
                                  squeeze=False, layout='constrained')
-    for row, value in zip(axes, metrics):
+    for i, (row, value) in enumerate(zip(axes, metrics)):
         for ax, v in zip(row, panels):
             sub = df if by is None else df[df[by] == v]
             ref = None if paper is None or by is None else paper[paper[by] == v]
             _draw_panel(ax, sub, colours, paper if by is None else ref, value)
-            if titles is not None and row is axes[0]: ax.set_title(titles[v] if isinstance(titles, dict) else titles)
+            if titles is not None and i == 0: ax.set_title(titles[v] if isinstance(titles, dict) else titles)
     handles = {h.get_label(): h for ax in axes.flat for h in ax.get_legend_handles_labels()[0]}
     if paper is not None and len(paper): handles['paper'] = Line2D([], [], **_PAPER_HANDLE)
     fig.legend(handles=list(handles.values()), loc='outside lower center', ncol=min(len(handles), 2 if len(panels) == 1 else 5), frameon=False)
