@@ -315,11 +315,11 @@ def seeds_label(seeds):
     "'1 seed', '5 seeds'."
     return f"{len(seeds)} seed{'s' * (len(seeds) != 1)}"
 
-def figure_title(setup, headline):
+def figure_title(setup, headline, probe=True):
     "`headline`, the preset, epochs and seeds, and at the small presets: not the paper's experiment, and the recipe's deviations."
     scale = f"preset '{setup.preset}', {setup.epochs} pre-training epochs, {seeds_label(setup.seeds)}, mean ± standard error"
     if setup.preset == 'paper': return f"{headline}\n{scale}"
-    dev = preset_deviations(setup.preset)
+    dev = preset_deviations(setup.preset, probe)
     return f"{headline}\n{scale}\nsmall scale: not the paper's experiment" + (f"; deviations: {', '.join(dev)}" if dev else '')
 
 def method_colours(labels):
@@ -355,7 +355,8 @@ def _draw_panel(ax, df, colours, paper=None, value='acc'):
         for r in paper.itertuples():
             ax.errorbar(r.epoch + dx, r.mean, yerr=r.se, fmt='D', ms=6, mfc='none', mec=colours.get(r.label, 'k'),
                         ecolor=colours.get(r.label, 'k'), capsize=3, lw=1.2)
-    ax.set_xticks(stages); ax.set_xlabel('pre-training epochs'); ax.set_ylabel(f"test accuracy (%)\n{METRICS[value]}")
+    finetuned = value == 'acc' and (ssl['mode'] == 'finetune').any()            # Fig. 6: no probe, the whole network trained
+    ax.set_xticks(stages); ax.set_xlabel('pre-training epochs'); ax.set_ylabel(f"test accuracy (%)\n{'fine-tuned' if finetuned else METRICS[value]}")
 
 def _wrap(text, width):
     "Wrap every line of `text` to `width` characters."

@@ -51,13 +51,13 @@ def preset_dataset(preset, dataset):
 
 _RECIPE = ('lr', 'min_scale', 'p_flip', 'scale_lr', 'fix_pred_lr', 'zero_init_residual', 'weight_decay', 'momentum', 'target')
 
-def preset_deviations(preset):
-    "The preset's departures from the paper's recipe (not its sizes), as 'name value' strings: pre-training, then the probe."
+def preset_deviations(preset, probe=True):
+    "The preset's departures from the paper's recipe (not its sizes), as 'name value' strings: pre-training, then the probe (if `probe`)."
     p, paper = check_preset(preset), PretrainConfig()
     pre = [f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in p['pretrain'].items() if k in _RECIPE and v != getattr(paper, k)]
-    probe = dict(probe=lambda v: f"{v} probe", standardize=lambda v: 'standardised features' if v else 'raw features',
+    names = dict(probe=lambda v: f"{v} probe", standardize=lambda v: 'standardised features' if v else 'raw features',
                  weight_decay=lambda v: f"probe L2 {v:g}", knn_k=lambda v: f"kNN k {v}", knn_t=lambda v: f"kNN t {v:g}")
-    return pre + [probe[k](v) for k, v in p['probe'].items()]
+    return pre + ([names[k](v) for k, v in p['probe'].items()] if probe else [])
 
 def preset_pretrain(preset, dataset='cifar10', **kw):
     "A PretrainConfig of `preset` for `dataset`, with `kw` overriding any field."
