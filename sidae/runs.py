@@ -23,14 +23,14 @@ from .evaluate import EvalConfig, evaluate, labelled_indices, downstream_splits
 # %% ../nbs/06_runs.ipynb #0d1acdfb
 _SMALL_PROBE = dict(probe='lbfgs', standardize=True, weight_decay=1e-3, knn_k=5)   # chosen on digits' validation split (nbs/small_scale.ipynb)
 
+_CPU = dict(pretrain=dict(width=8, d_hid=128, pred_hid=32, epochs=40, batch_size=128, stages=(10, 20, 30, 40),
+                          lr=0.4, min_scale=0.5, p_flip=0.0),
+            evaluate=dict(width=8, epochs=50, batch_size=64), probe=_SMALL_PROBE, data='digits', fit_batch=True, seeds=(0, 1, 2))
+
 PRESETS = {
     'paper': dict(pretrain=dict(), evaluate=dict(), probe=dict(), data=None, fit_batch=False, seeds=(0, 1, 2, 3, 4)),
-    'cpu': dict(pretrain=dict(width=8, d_hid=128, pred_hid=32, epochs=40, batch_size=128, stages=(10, 20, 30, 40),
-                              lr=0.4, min_scale=0.5, p_flip=0.0),
-                evaluate=dict(width=8, epochs=50, batch_size=64), probe=_SMALL_PROBE, data='digits', fit_batch=True, seeds=(0, 1, 2)),
-    'cpu-long': dict(pretrain=dict(width=8, d_hid=128, pred_hid=32, epochs=120, batch_size=128, stages=(20, 40, 60, 80, 100, 120),
-                                   lr=0.4, min_scale=0.5, p_flip=0.0),
-                     evaluate=dict(width=8, epochs=50, batch_size=64), probe=_SMALL_PROBE, data='digits', fit_batch=True, seeds=(0, 1, 2)),
+    'cpu': _CPU,
+    'cpu-long': {**_CPU, 'pretrain': {**_CPU['pretrain'], 'epochs': 120, 'stages': (20, 40, 60, 80, 100, 120)}},   # cpu x 3 epochs
     'smoke': dict(pretrain=dict(width=4, d_hid=32, pred_hid=8, epochs=2, batch_size=64, stages=(1, 2), limit=256),
                   evaluate=dict(width=4, epochs=2, batch_size=64), probe=_SMALL_PROBE, data='digits', fit_batch=True, seeds=(0,)),
 }
