@@ -8,7 +8,8 @@ import pytest, torch
 from sidae.cli import main
 from sidae.data import load_split, DATASETS
 from sidae.evaluate import EvalConfig, evaluate
-from sidae.pretrain import PretrainConfig, pretrain, check_device
+from sidae.devices import check_device
+from sidae.pretrain import PretrainConfig, pretrain
 from sidae.runs import RunStore, preset_pretrain, preset_eval
 
 ALLOWED_DATASETS = "allowed: " + ', '.join(map(repr, DATASETS))

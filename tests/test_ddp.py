@@ -1,7 +1,7 @@
 """Two processes (torch.distributed, gloo, CPU) compute the same pre-training as one process with the same global batch.
 
 Each of the 2 processes takes half of every global batch of 64; BatchNorm uses the statistics of the global batch
-(`sidae.pretrain._AllReduceBatchNorm`: nn.SyncBatchNorm refuses CPU tensors in torch 2.14) and DDP averages the gradients.
+(`sidae.distributed.AllReduceBatchNorm`: nn.SyncBatchNorm refuses CPU tensors in torch 2.14) and DDP averages the gradients.
 
 Checked, for the tiny config `CFG` (2 epochs of 4 steps):
 - both processes end with identical weights, buffers and logs (bit for bit: DDP all-reduces the gradients and the BN
@@ -36,11 +36,10 @@ def _free_port():
 
 def _float64(P):
     "Patch sidae.pretrain so that the network and the batches are float64 (the views are still made in float32)."
-    build, fast, show = P.build_model, P._fast_batches, P.show_reconstructions
+    build, fast = P.build_model, P.fast_batches
     P.build_model = lambda *a, **k: build(*a, **k).double()
-    P._fast_batches = lambda *a, **k: (tuple(t.double() for t in b) for b in fast(*a, **k))
-    P.show_reconstructions = lambda model, *a, **k: show(copy.deepcopy(model).float(), *a, **k)
-    return lambda: (setattr(P, 'build_model', build), setattr(P, '_fast_batches', fast), setattr(P, 'show_reconstructions', show))
+    P.fast_batches = lambda *a, **k: (tuple(t.double() for t in b) for b in fast(*a, **k))
+    return lambda: (setattr(P, 'build_model', build), setattr(P, 'fast_batches', fast))
 
 
 def _worker(rank, world, port, out):
@@ -48,10 +47,10 @@ def _worker(rank, world, port, out):
     torch.set_num_threads(1)
     dist.init_process_group('gloo', rank=rank, world_size=world)
     try:
-        import sidae.pretrain as P
+        import sidae.pretrain as P, sidae.checkpoint as C
         if rank != 0:       # only rank 0 may write: any file written by another rank fails the run
             def _no_write(*a, **k): raise AssertionError(f"rank {rank} tried to write a file")
-            P._atomic = _no_write
+            C.atomic_write = P.atomic_write = _no_write
         cfg = P.PretrainConfig(**CFG)
         full = P.pretrain(cfg, Path(out) / 'full', device='cpu', progress=False)
         P.pretrain(cfg, Path(out) / 'resumed', device='cpu', progress=False, stop_after=1)

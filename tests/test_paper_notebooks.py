@@ -140,7 +140,7 @@ def test_fig7(store, tmp_path):
 
 
 def test_table1(store, tmp_path):
-    from sidae.figures import paper_table1
+    from sidae.tables import paper_table1
     figs = _execute('table1', store, tmp_path)
     name = 'table1-digits-w0.5+0.25-smoke-1seed'
     assert sorted(p.name for p in figs.iterdir()) == sorted([f'{name}.csv', f'{name}-runs.csv', f'{name}.md'])

@@ -20,7 +20,8 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from sidae.models import projection_mlp, prediction_mlp, ResNet18Backbone
 from sidae.losses import D_ncs, L_si
-from sidae.evaluate import EvalConfig, evaluate, knn_accuracy, extract_features, standardizer
+from sidae.evaluate import EvalConfig, evaluate, standardizer
+from sidae.features import knn_accuracy, extract_features
 from sidae.data import load_split, channel_stats
 
 lightly_heads = pytest.importorskip('lightly.models.modules.heads')
