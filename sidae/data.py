@@ -21,9 +21,9 @@ from .checks import choice, fraction
 from .checkpoint import atomic_save
 
 # %% auto #0
-__all__ = ['DATASETS', 'BLUR_DATASETS', 'NUM_CLASSES', 'check_dataset', 'DataNotFoundError', 'default_data_root', 'ImageData',
-           'to_rgb32', 'load_split', 'pretrain_split', 'load_pretrain', 'labelled_subset', 'validation_split',
-           'channel_stats']
+__all__ = ['DATASETS', 'BLUR_DATASETS', 'NUM_CLASSES', 'DOWNLOAD_HINT', 'check_dataset', 'DataNotFoundError', 'default_data_root',
+           'ImageData', 'to_rgb32', 'load_split', 'pretrain_split', 'load_pretrain', 'labelled_subset',
+           'validation_split', 'channel_stats']
 
 # %% ../nbs/04_data.ipynb #d1ac07f9
 DATASETS = ('digits', 'mnist', 'fashion_mnist', 'cifar10', 'stl10')
@@ -55,9 +55,12 @@ def _check_split(dataset, split):
 class DataNotFoundError(FileNotFoundError):
     "A data set's files are not in the data folder and could not be downloaded."
 
+DOWNLOAD_HINT = "call with download=True (a paper notebook: -p download True; the command line: --download)"
+
 def _not_found(dataset, split, root):
+    "The error for a split whose files are not in the data folder `root`: where they go, and how to download them."
     return DataNotFoundError(
-        f"Data set {dataset!r} (split {split!r}) was not found in {root}. Either call with download=True on a machine "
+        f"Data set {dataset!r} (split {split!r}) was not found in {root}. Either {DOWNLOAD_HINT} on a machine "
         f"with internet access, or copy torchvision's files for it into that folder, as {Path(root)/_FOLDERS[dataset]}. "
         f"The data folder is the `root` argument, else $SIDAE_DATA, else ~/.cache/sidae/data.")
 

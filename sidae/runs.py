@@ -277,10 +277,13 @@ class RunStore:
         with ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx) as pool:
             for todo in batches:
                 jobs = [pool.submit(work, str(self.root), opts, kind, cfgs) for kind, cfgs in todo]
-                kind = todo[0][0]
-                for job in tqdm(as_completed(jobs), total=len(jobs), disable=not self.progress,
-                                desc=f"{'pre-training' if kind == 'pretrain' else 'evaluating'}: {desc}, {self.workers} processes"):
-                    self.computed.extend(Path(p) for p in job.result())
+                what, t0 = 'pre-training' if todo[0][0] == 'pretrain' else 'evaluating', time.time()
+                bar = tqdm(as_completed(jobs), total=len(jobs), disable=not self.progress, desc=f"{what}: {desc}, {self.workers} processes")
+                for i, job in enumerate(bar, 1):
+                    done = [Path(p) for p in job.result()]
+                    self.computed.extend(done)
+                    if self.progress:    # one line per run: papermill --log-output shows them in a terminal (.ci/main)
+                        print(f"[runs] {what} {i}/{len(jobs)}, {time.time() - t0:.0f} s: {', '.join(p.name for p in done)}", flush=True)
 
 # %% ../nbs/11_runs.ipynb #98bf5dc8
 def stage_curve(store, pcfg, ecfg, stages=None):

@@ -1,0 +1,69 @@
+"""Re-execute notebooks in place so that they keep their outputs (the demos a reader sees on opening them), then clean them.
+
+    python .ci/refresh_outputs.py                  # the library notebooks nbs/NN_*.ipynb and nbs/index.ipynb
+    python .ci/refresh_outputs.py nbs/09_pretrain.ipynb ...
+
+Cells are run as `nbdev_test` runs them, from the notebook's folder, skipping the cells flagged with settings.ini's
+`tst_flags` (`notest slow cuda`: a CUDA cell keeps no output on a machine without a GPU) and `#| eval: false`. Images are
+plain PNG at 80 dpi (small files). A notebook whose run fails is left as it was, and the script exits with 1. Run it inside
+the project's environment (`.venv/bin` on PATH); `nbdev_clean` (run at the end) keeps the outputs and strips the rest.
+The paper notebooks (fig3 ... table1) and `small_scale`/`bench` are not run here: they compute through the run store and
+are refreshed with papermill (see the README).
+"""
+import configparser, os, subprocess, sys, tempfile, time
+from pathlib import Path
+
+from execnb.nbio import read_nb, write_nb
+from execnb.shell import CaptureShell
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _skip_flags():
+    "The flags of settings.ini's `tst_flags`."
+    cp = configparser.ConfigParser()
+    cp.read(ROOT / 'settings.ini')
+    return set(cp['DEFAULT'].get('tst_flags', '').split())
+
+
+def _directives(cell):
+    "The words of a cell's `#|` lines: `#| eval: false` gives {'eval:', 'false'}."
+    return {w for line in cell.source.splitlines() if line.startswith('#|') for w in line[2:].split()}
+
+
+def refresh(path, skip):
+    "Run notebook `path` and write it back with its outputs; returns (ok, seconds)."
+    t0, nb = time.time(), read_nb(path)
+    shell = CaptureShell(path, mpl_format='png')
+    shell.run_cell("import matplotlib; matplotlib.rcParams['figure.dpi'] = 80")
+
+    def no_run(cell):
+        d = _directives(cell)
+        return cell.cell_type != 'code' or bool(d & skip) or {'eval:', 'false'} <= d
+
+    cwd = os.getcwd()
+    try:
+        os.chdir(path.parent)
+        shell.run_all(nb, exc_stop=True, preproc=no_run)
+    except Exception:
+        sys.stderr.write(shell.prettytb(fname=path) + '\n')
+        return False, time.time() - t0
+    finally:
+        os.chdir(cwd)
+    write_nb(nb, path)
+    return True, time.time() - t0
+
+
+def main(args):
+    "Refresh the notebooks named in `args` (default: the library notebooks and index), then nbdev_clean them."
+    paths = [Path(a).resolve() for a in args] or sorted((ROOT / 'nbs').glob('[0-9][0-9]_*.ipynb')) + [ROOT / 'nbs' / 'index.ipynb']
+    skip, failed = _skip_flags(), []
+    for p in paths:
+        ok, secs = refresh(p, skip)
+        print(f"{'ok    ' if ok else 'FAILED'} {p.relative_to(ROOT)} ({secs:.0f} s)", flush=True)
+        if not ok: failed.append(p)
+    subprocess.run(['nbdev_clean'], cwd=ROOT, check=True)
+    return 1 if failed else 0
+
+
+if __name__ == '__main__': sys.exit(main(sys.argv[1:]))
