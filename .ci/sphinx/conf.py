@@ -1,5 +1,5 @@
 # Sphinx configuration of the docs site: the notebooks of nbs/, staged by stage.py, rendered by myst-nb.
-# Built by `bash .ci/docs` (sphinx-build -c .ci/sphinx build/docs-src _site); offline, nothing is executed.
+# Built by `bash .ci/docs` (sphinx-build -c .ci/sphinx build/docs/src build/docs/html, moved to _site); offline, nothing is executed.
 import importlib.util, shutil
 from configparser import ConfigParser
 from pathlib import Path
@@ -38,6 +38,8 @@ html_theme_options = {
     'show_navbar_depth': 1,
     'show_toc_level': 2,
     'home_page_in_toc': True,
+    # no top navbar (its only item would be a second search field beside the sidebar's)
+    'navbar_start': [], 'navbar_center': [], 'navbar_end': [], 'navbar_persistent': [],
 }
 
 # MathJax 3 from the sphinx-mathjax-offline package, not from a CDN: the site works offline. Only what tex-chtml.js

@@ -6,6 +6,8 @@
   code cells whose leading `#|` directives include `hide` (or Quarto's `include: false`) are left out, as are
   YAML front-matter raw cells (`---` ... `---`) and cells left empty; `#|` directive lines and `#| hide_line`
   lines are removed from the shown code; `#| echo: false` hides a cell's code and `#| output: false` its output;
+  ipywidgets outputs (papermill's tqdm bars) and the notebook's widget state are left out: they would need
+  require.js and the widget manager from a CDN, and their text fallback is the bar at 0%;
 - `figures/` of the repository, so that the notebooks' `../figures/...` images and links resolve;
 - a hidden toctree appended to `index.ipynb` (the home page): the library notebooks `NN_*.ipynb` in number
   order, the paper notebooks (`figN`, `tableN`), then the others, in name order.
@@ -20,6 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 _dir_line = re.compile(r'^\s*#\s*\|')
+_WIDGET = 'application/vnd.jupyter.widget-view+json'
 
 
 def _sort_key(stem):
@@ -86,11 +89,13 @@ def clean(nb, git_url, branch):
             if d.get('echo') == 'false': tags.append('remove-input')
             if d.get('output') == 'false': tags.append('remove-output')
             if tags: c.setdefault('metadata', {})['tags'] = tags
+            if 'outputs' in c: c['outputs'] = [o for o in c['outputs'] if _WIDGET not in o.get('data', {})]
             if not src and not c.get('outputs'): continue
         if not src.strip() and c['cell_type'] != 'code': continue
         c['source'] = src
         cells.append(c)
     nb['cells'] = cells
+    nb.get('metadata', {}).pop('widgets', None)
     return nb
 
 
