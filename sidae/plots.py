@@ -52,9 +52,10 @@ def plot_log(rows, d_hid=None, title=None):
     left.set_xlabel('epoch')
     left.set_ylabel('training loss')
     left.legend()
-    right.plot(epochs, [r['z_std'] for r in rows], marker='o', ms=3, color='k', label='z_std')
+    z = [r['z_std'] for r in rows]
+    right.plot(epochs, z, marker='o', ms=3, color='k', label='z_std')
     if d_hid: right.axhline(d_hid ** -0.5, ls='--', color='0.5', label='1/sqrt(d_hid): healthy')
-    right.set_ylim(bottom=0)
+    right.set_ylim(0, 1.15 * max(z + [d_hid ** -0.5 if d_hid else 0]))
     right.set_xlabel('epoch')
     right.set_ylabel('collapse monitor')
     right.legend()
