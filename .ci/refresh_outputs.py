@@ -2,15 +2,18 @@
 
     python .ci/refresh_outputs.py                  # the library notebooks nbs/NN_*.ipynb and nbs/index.ipynb
     python .ci/refresh_outputs.py nbs/09_pretrain.ipynb ...
+    SIDAE_RUNS=/path/to/store python .ci/refresh_outputs.py --paper   # fig3 ... table1 and small_scale, with papermill
 
 Cells are run as `nbdev_test` runs them, from the notebook's folder, skipping the cells flagged with settings.ini's
 `tst_flags` (`notest slow cuda`: a CUDA cell keeps no output on a machine without a GPU) and `#| eval: false`. Images are
 plain PNG at 80 dpi (small files). A notebook whose run fails is left as it was, and the script exits with 1. Run it inside
 the project's environment (`.venv/bin` on PATH); `nbdev_clean` (run at the end) keeps the outputs and strips the rest.
-The paper notebooks (fig3 ... table1) and `small_scale`/`bench` are not run here: they compute through the run store and
-are refreshed with papermill (see the README).
+The paper notebooks (fig3 ... table1) and `small_scale` compute through the run store: `--paper` runs them in place with
+papermill at their defaults (on a CPU: the `cpu` preset; what the store lacks is computed, about 15 minutes a figure from an
+empty store on two cores), which also rewrites their files in `figures/`, and drops the progress-bar widgets from their
+outputs (a bar shows as 0% outside a live kernel). `bench` is refreshed by hand (`papermill nbs/bench.ipynb ...`).
 """
-import configparser, os, subprocess, sys, tempfile, time
+import configparser, json, os, subprocess, sys, time
 from pathlib import Path
 
 from execnb.nbio import read_nb, write_nb
@@ -54,12 +57,34 @@ def refresh(path, skip):
     return True, time.time() - t0
 
 
+PAPER = ('fig3', 'fig4', 'fig5', 'fig6', 'fig7', 'table1', 'small_scale')
+
+
+def _drop_widgets(path):
+    "Remove widget outputs (tqdm's bars) and the saved widget state from a notebook."
+    nb = json.loads(path.read_text())
+    for c in nb['cells']:
+        if 'outputs' in c: c['outputs'] = [o for o in c['outputs'] if 'application/vnd.jupyter.widget-view+json' not in o.get('data', {})]
+    nb['metadata'].pop('widgets', None)
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + '\n')
+
+
+def refresh_paper(path):
+    "Run a paper notebook in place with papermill at its defaults; returns (ok, seconds)."
+    t0 = time.time()
+    r = subprocess.run(['papermill', '--log-output', path.name, path.name], cwd=path.parent)
+    if r.returncode == 0: _drop_widgets(path)
+    return r.returncode == 0, time.time() - t0
+
+
 def main(args):
     "Refresh the notebooks named in `args` (default: the library notebooks and index), then nbdev_clean them."
-    paths = [Path(a).resolve() for a in args] or sorted((ROOT / 'nbs').glob('[0-9][0-9]_*.ipynb')) + [ROOT / 'nbs' / 'index.ipynb']
+    paper = args[:1] == ['--paper']
+    if paper: paths = [ROOT / 'nbs' / f'{n}.ipynb' for n in PAPER]
+    else: paths = [Path(a).resolve() for a in args] or sorted((ROOT / 'nbs').glob('[0-9][0-9]_*.ipynb')) + [ROOT / 'nbs' / 'index.ipynb']
     skip, failed = _skip_flags(), []
     for p in paths:
-        ok, secs = refresh(p, skip)
+        ok, secs = refresh_paper(p) if paper else refresh(p, skip)
         print(f"{'ok    ' if ok else 'FAILED'} {p.relative_to(ROOT)} ({secs:.0f} s)", flush=True)
         if not ok: failed.append(p)
     subprocess.run(['nbdev_clean'], cwd=ROOT, check=True)
