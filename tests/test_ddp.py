@@ -18,7 +18,7 @@ do) can agree with it to 1e-4 in float32 after 8 steps; at the first steps they 
 the views, global-batch BatchNorm, gradient averaging), not the rounding. The views are made in float32 exactly as in a
 normal run (identical in both runs) and cast to float64.
 """
-import copy, os, socket, tempfile
+import os, socket, tempfile
 from pathlib import Path
 import torch
 import torch.distributed as dist
