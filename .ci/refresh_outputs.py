@@ -11,7 +11,9 @@ the project's environment (`.venv/bin` on PATH); `nbdev_clean` (run at the end) 
 The paper notebooks (fig3 ... table1) and `small_scale` compute through the run store: `--paper` runs them in place with
 papermill at their defaults (on a CPU: the `cpu` preset; what the store lacks is computed, about 15 minutes a figure from an
 empty store on two cores), which also rewrites their files in `figures/`, and drops the progress-bar widgets from their
-outputs (a bar shows as 0% outside a live kernel). `bench` is refreshed by hand (`papermill nbs/bench.ipynb ...`).
+outputs (a bar shows as 0% outside a live kernel). `bench` is refreshed by hand on the machine it describes:
+`papermill nbs/bench.ipynb nbs/bench.ipynb --cwd nbs` (no `-p`: papermill would add a parameters cell), which also rewrites
+`figures/bench-<device>.md` and `.csv`.
 """
 import configparser, json, os, subprocess, sys, time
 from pathlib import Path

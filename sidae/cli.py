@@ -7,7 +7,6 @@ __all__ = ['build_parser', 'cmd_pretrain', 'eval_configs', 'cmd_evaluate', 'cmd_
 
 # %% ../nbs/15_cli.ipynb #369f37dc
 import argparse, os, sys, json, dataclasses
-from pathlib import Path
 import torch
 from .pretrain import PretrainConfig
 from .evaluate import EvalConfig

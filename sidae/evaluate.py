@@ -10,7 +10,7 @@ __all__ = ['MODES', 'SCHEDULES', 'PROBES', 'SPLITS', 'EvalConfig', 'load_stage',
 import math, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
-import torch, torch.nn as nn, torch.nn.functional as F
+import torch, torch.nn.functional as F
 from tqdm.auto import tqdm
 from .checks import positive_int, nonneg_int, number, flag, choice, fraction
 from .devices import check_device, AMPS, autocast

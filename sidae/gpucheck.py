@@ -319,7 +319,8 @@ def report_markdown(report):
     lines = _header(report) + ['## Correctness', ''] + _table(
         [dict(r, result='pass' if r['passed'] else 'FAIL') for r in checks], ('check', 'value', 'tolerance', 'result', 'note'),
         ('check', 'measured', 'tolerance', 'result', 'note'))
-    cols = ('method', 'pipeline', 'setting', 'images_s', 's_per_50k_epoch', 'x_reference', 'x_baseline', 'tflops_s', 'pct_bf16_peak', 'peak_mib', 'first_step_s')
+    cols = ('method', 'pipeline', 'setting', 'images_s', 's_per_50k_epoch', 'x_reference', 'x_baseline', 'tflops_s',
+            'pct_bf16_peak', 'peak_mib', 'first_step_s')
     heads = ('method', 'pipeline', 'setting', 'images/s', 's per 50k epoch', 'x reference', 'x baseline', 'TFLOP/s', '% bf16 peak',
              'peak MiB (GPU allocated / CPU RSS)', 'first step s')
     lines += ['', '## Speed (synthetic data)', ''] + _table(rows, cols, heads) + ['', '## Targets (reported, not asserted)', '']
@@ -348,7 +349,7 @@ def write_report(report):
 # %% ../nbs/16_gpucheck.ipynb #5f27f700
 def summary(report, paths):
     "The one-screen text summary of a finished report."
-    M, rows = report.meta, speed_rows(report)
+    rows = speed_rows(report)
     out = [l for l in _header(report)[:9] if l]
     tol = lambda r: f" (tolerance {_fmt(r['tolerance'])})" if r['tolerance'] is not None else ''
     out += ['checks:'] + [f"  {'pass' if r['passed'] else 'FAIL'}  {r['check'][:90]}: {_fmt(r['value'])}{tol(r)}" for r in report.rows('check')]
@@ -641,13 +642,15 @@ def check_resume(S, dev, work, timeout=300):
     c = compare_runs(d_full, d_res, cfg.epochs)
     nondet = sum('does not have a deterministic implementation' in p.read_text() for p in logs.values())
     where = f"{cfg.epochs} epochs of {steps} steps (batch {cfg.batch_size}, {cfg.limit} synthetic images), killed at step {kill_at}"
+    prev = status.get('previous', {}).get('state')
     return [check_row("resume: killed mid-epoch, after the state of epoch 1 was saved (epoch of the state)", float(killed_epoch), None,
                       f"expected 1; {where}", passed=killed_epoch == 1),
             check_row("resume: resumed from epoch 1, not started again (resumed_from)", float(status.get('resumed_from', -1)), None,
-                      f"expected 1, status 'done', previous run 'interrupted': status {status.get('state')}, previous {status.get('previous', {}).get('state')}",
-                      passed=status.get('resumed_from') == 1 and status.get('state') == 'done' and status.get('previous', {}).get('state') == 'interrupted'),
+                      f"expected 1, status 'done', previous run 'interrupted': status {status.get('state')}, previous {prev}",
+                      passed=status.get('resumed_from') == 1 and status.get('state') == 'done' and prev == 'interrupted'),
             check_row("resume: weights, |w_resumed - w_full| / |w_full - w_init|", c['ratio'], TOL['resume'],
-                      f"bitwise equal: {'yes' if c['bitwise'] else 'no'}; largest |difference| {c['max_abs']:.1e}; nondeterminism warnings in {nondet} of 3 runs"),
+                      f"bitwise equal: {'yes' if c['bitwise'] else 'no'}; largest |difference| {c['max_abs']:.1e}; "
+                      f"nondeterminism warnings in {nondet} of 3 runs"),
             check_row("resume: logged losses, largest relative difference", c['log'], TOL['resume_log'])]
 
 # %% ../nbs/16_gpucheck.ipynb #a1a07b99

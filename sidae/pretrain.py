@@ -21,7 +21,7 @@ from .distributed import world, shard, sync_batchnorm, mean_over_processes
 from .checkpoint import atomic_save, atomic_write, atomic_write_text, Resumable
 from .data import load_pretrain, pretrain_split, validation_split, channel_stats, check_dataset, BLUR_DATASETS
 from .augment import paper_augment, reference_transform, normalize, denormalize
-from .models import build_model, check_method, METHODS
+from .models import build_model, check_method
 from .losses import siamese_loss, check_w, check_finite, TARGETS
 from .features import knn_monitor
 

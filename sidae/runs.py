@@ -20,7 +20,7 @@ from .checks import positive_int, not_known
 from .devices import check_device
 from .distributed import world
 from .checkpoint import atomic_write_json, CorruptFileError, prev_path, read_json, intact
-from .data import check_dataset, DATASETS, load_split, labelled_subset
+from .data import check_dataset, load_split, labelled_subset
 from .pretrain import PretrainConfig, pretrain
 from .evaluate import EvalConfig, evaluate, labelled_indices, downstream_splits
 
@@ -206,7 +206,9 @@ class RunStore:
         if len(log) != cfg.epochs: raise CorruptFileError(f"log {d / 'log.csv'} of a finished pre-training run has {len(log)} rows, not {cfg.epochs}; {todo}")
         stages = {e: d / f'stage-{e:04d}.pt' for e in cfg.stages}
         for p in stages.values():
-            if not intact(p): raise CorruptFileError(f"stage checkpoint {p} of a finished pre-training run is {'damaged (cut short)' if p.exists() else 'missing'}; {todo}")
+            if not intact(p):
+                state = 'damaged (cut short)' if p.exists() else 'missing'
+                raise CorruptFileError(f"stage checkpoint {p} of a finished pre-training run is {state}; {todo}")
         return log, stages
 
     def pretrain(self, cfg):
@@ -226,7 +228,8 @@ class RunStore:
     def evaluate(self, ecfg, pcfg=None, stage=None):
         "The result of evaluating stage `stage` (an epoch) of `pcfg` with `ecfg` (pcfg None: supervised), computed if missing."
         if not isinstance(ecfg, EvalConfig): raise TypeError(f"ecfg={ecfg!r} is not an EvalConfig; allowed: EvalConfig(...) or preset_eval(...)")
-        if pcfg is not None and not isinstance(pcfg, PretrainConfig): raise TypeError(f"pcfg={pcfg!r} is not a PretrainConfig; allowed: PretrainConfig(...) or None")
+        if pcfg is not None and not isinstance(pcfg, PretrainConfig):
+            raise TypeError(f"pcfg={pcfg!r} is not a PretrainConfig; allowed: PretrainConfig(...) or None")
         if (pcfg is None) != (ecfg.mode == 'supervised'):
             raise ValueError(f"mode={ecfg.mode!r} " + ("trains from scratch and takes no pre-training run; allowed: pcfg=None" if pcfg
                              else "needs a pre-training run (pcfg); allowed without one: mode='supervised'"))
@@ -239,7 +242,8 @@ class RunStore:
         d = self.eval_dir(ecfg, pcfg, stage)
         state = d / 'state.pt'
         def work():
-            labelled_indices(ecfg, downstream_splits(ecfg, load_split(ecfg.dataset, 'train', self.data_root, self.download), None)[0])  # a bad batch fails first
+            train = load_split(ecfg.dataset, 'train', self.data_root, self.download)
+            labelled_indices(ecfg, downstream_splits(ecfg, train, None)[0])  # a bad batch fails first
             ck = self.pretrain(pcfg)['stages'][stage] if pcfg else None
             r = evaluate(ecfg, ck, device=self.device, data_root=self.data_root, download=self.download, state_path=state)
             res = dict(acc=r['acc'], train_acc=r['train_acc'], knn_acc=r['knn_acc'], n_labelled=r['n_labelled'], seconds=r['seconds'], stage=stage,

@@ -7,7 +7,6 @@ __all__ = ['NAMES', 'METRICS', 'BASELINES', 'DATA_NAMES', 'paper_table1', 'paper
            'seeds_label', 'mean_se', 'versus_random', 'beside_paper', 'paper_markers', 'curve_table', 'markdown_table']
 
 # %% ../nbs/12_tables.ipynb #137a79b6
-import math
 from importlib import resources
 import numpy as np, pandas as pd
 from .checks import not_known
