@@ -74,7 +74,14 @@ def _rgb_to_hsv(x):
     h = (h / 6.0 + 1.0).fmod(1.0)
     return h, s, maxc
 
-_SELECT = torch.tensor([[0, 2, 1, 1, 3, 0], [3, 0, 0, 2, 1, 1], [1, 1, 3, 0, 0, 2]])
+_SELECT = torch.tensor([[0, 2, 1, 1, 3, 0], [3, 0, 0, 2, 1, 1], [1, 1, 3, 0, 0, 2]])   # (v, p, q, t) per channel and hue sector
+_SELECT_ON = {}
+
+def _select_on(device):
+    "`_SELECT` on `device`, copied there once: a copy from the host inside every training step would make it wait for the GPU."
+    t = _SELECT_ON.get(device)
+    if t is None: t = _SELECT_ON[device] = _SELECT.to(device)
+    return t
 
 def _hsv_to_rgb(h, s, v):
     "HSV (three (N,H,W) tensors) -> (N,3,H,W) RGB, torchvision's formulas"
@@ -87,7 +94,7 @@ def _hsv_to_rgb(h, s, v):
     t = ((sxf + (1.0 - s)) * v).clamp(0, 1)
     p = ((1.0 - s) * v).clamp(0, 1)
     vpqt = torch.stack((v, p, q, t), 1)
-    sel = _SELECT.to(h.device)[:, i].movedim(0, 1)
+    sel = _select_on(h.device)[:, i].movedim(0, 1)
     return vpqt.gather(1, sel)
 
 def _adjust_hue(x, hue):
@@ -121,6 +128,31 @@ def _blur(x, sigma, k):
     def tap(j): return w[:, j].view(-1, 1, 1, 1)                  # the j-th kernel weight of every image
     y = sum(xp[..., :, j:j + W] * tap(j) for j in range(k))     # along width (k taps, no loop over images)
     return sum(y[..., j:j + H, :] * tap(j) for j in range(k))  # along height
+
+# %% ../nbs/05_augment.ipynb #ec796524
+def _blend_steps(p):
+    "Per step (3 before each image's hue shift, 3 after) and image: the blend factor f, the weight c of its base, whether the base is the mean."
+    order, on = p['order'], p['jitter']
+    hue_at = (order == 3).int().argmax(1, keepdim=True)          # where the hue shift is in each image's order
+    j = torch.arange(3, device=order.device)
+    after = hue_at + 1 + j
+    ops = torch.cat((torch.where((j < hue_at) & on[:, None], order[:, :3], 3),    # 3: nothing in this step
+                     torch.where((after < 4) & on[:, None], order.gather(1, after.clamp(max=3)), 3)), 1)
+    f = torch.stack((p['brightness'], p['contrast'], p['saturation'], torch.ones_like(p['brightness'])), 1).gather(1, ops)
+    c = torch.where((ops == 1) | (ops == 2), 1 - f, 0.0)       # brightness blends with 0, nothing is f = 1 with c = 0
+    def per_step(t): return t.t().reshape(6, -1, 1, 1, 1)
+    return per_step(f), per_step(c), per_step(ops == 1)
+
+def _jitter_masked(x, p, hue=True):
+    "Colour jitter of the whole batch without host synchronisation: 3 blend steps, the hue shift (if `hue`), 3 blend steps."
+    f, c, mean = _blend_steps(p)
+    def blend(x, j):   # x f + base (1 - f): brightness (base 0), contrast (the mean gray), saturation (gray), or x itself
+        g = _gray(x)
+        return (x * f[j] + torch.where(mean[j], g.mean((1, 2, 3), keepdim=True), g) * c[j]).clamp_(0, 1)
+    for j in range(3): x = blend(x, j)
+    if hue: x = torch.where(p['jitter'].view(-1, 1, 1, 1), _adjust_hue(x, p['hue']), x)
+    for j in range(3, 6): x = blend(x, j)
+    return x
 
 # %% ../nbs/05_augment.ipynb #99f1553c
 def _check_x(x):
@@ -186,24 +218,21 @@ class BatchAugment(torch.nn.Module):
         return p
 
     def _masked(self, x):
-        "Whether `apply` selects images by mask (no host synchronisation) rather than by index: `sync_free`, else on CUDA."
-        return x.device.type == 'cuda' if self.sync_free is None else self.sync_free
+        "Whether `apply` selects images by mask (no host synchronisation) rather than by index: `sync_free`, else off the CPU."
+        return x.device.type != 'cpu' if self.sync_free is None else self.sync_free
 
     def _jitter(self, x, p):
-        "Colour jitter in 4 slots: in slot k image i applies op order[i,k] if p['jitter'][i] (on those images only)"
+        "Colour jitter: each jittered image applies brightness, contrast, saturation and hue in its own order (`_jitter_masked` sync-free)."
+        if self._masked(x): return _jitter_masked(x, p, hue=self.hue != 0)   # torchvision skips hue=0 too
         ops = ((lambda x, f: (x * f.view(-1, 1, 1, 1)).clamp_(0, 1)),           # adjust_brightness
                (lambda x, f: _blend(x, _gray(x).mean((1, 2, 3), keepdim=True), f)), # adjust_contrast
                (lambda x, f: _blend(x, _gray(x), f)),                              # adjust_saturation
                _adjust_hue)
         factors = [p[k] for k in ('brightness', 'contrast', 'saturation', 'hue')]
-        for k in range(4):
-            for o in range(4):
-                if o == 3 and self.hue == 0: continue  # torchvision skips hue=0 too
-                sel = p['jitter'] & (p['order'][:, k] == o)
-                if self._masked(x): x = torch.where(sel.view(-1, 1, 1, 1), ops[o](x, factors[o]), x)
-                else:
-                    m = sel.nonzero()[:, 0]
-                    if len(m): x[m] = ops[o](x[m], factors[o][m])
+        for k in range(4):                            # slot k: image i applies op order[i, k] (on those images only)
+            for o in range(4 if self.hue != 0 else 3):
+                m = (p['jitter'] & (p['order'][:, k] == o)).nonzero()[:, 0]
+                if len(m): x[m] = ops[o](x[m], factors[o][m])
         return x
 
     @torch.no_grad()
@@ -222,7 +251,7 @@ class BatchAugment(torch.nn.Module):
             return x
         m = p['gray'].nonzero()[:, 0]
         if len(m): x[m] = _gray(x[m]).expand(-1, 3, -1, -1)
-        m = p['blur'].nonzero()[:, 0]
+        m = p['blur'].nonzero()[:, 0] if self.blur else []
         if len(m): x[m] = _blur(x[m], p['sigma'][m], self.blur_kernel)
         return x
 

@@ -10,6 +10,7 @@ import argparse, os, sys, json, dataclasses
 import torch
 from .pretrain import PretrainConfig
 from .evaluate import EvalConfig
+from .devices import check_device, fast_path
 from .runs import RunStore, PRESETS, preset_pretrain, preset_eval
 from .data import DATASETS, DataNotFoundError, DOWNLOAD_HINT
 from .models import METHODS
@@ -40,6 +41,13 @@ def _common(p):
     p.add_argument('--data-root', default=None, help="data folder (default: $SIDAE_DATA or ~/.cache/sidae/data)")
     p.add_argument('--download', action='store_true', help="let torchvision download missing data sets")
     p.add_argument('--no-progress', action='store_true', help="no progress bars")
+    p.add_argument('--fast', action=argparse.BooleanOptionalAction, default=True,
+                   help="on a CUDA GPU: bf16 autocast (--amp, part of a run's identity), channels_last and torch.compile "
+                        "where available; --no-fast: float32 eager (default: --fast; no effect on the CPU)")
+    p.add_argument('--channels-last', action=argparse.BooleanOptionalAction, default=None,
+                   help="channels_last network and batches (default: on with --fast on CUDA; not part of a run's identity)")
+    p.add_argument('--compile', action=argparse.BooleanOptionalAction, default=None,
+                   help="torch.compile the training network (default: on with --fast on CUDA where it can run; not part of a run's identity)")
 
 def build_parser():
     "The `sidae` argument parser."
@@ -70,7 +78,13 @@ def _given(ns, prefix=''):
 
 def _store(ns):
     "The RunStore of the parsed options."
-    return RunStore(ns.store, device=ns.device, data_root=ns.data_root, download=ns.download, progress=not ns.no_progress)
+    levers = {k: getattr(ns, k) for k in ('channels_last', 'compile') if getattr(ns, k) is not None}
+    return RunStore(ns.store, device=ns.device, data_root=ns.data_root, download=ns.download, progress=not ns.no_progress,
+                    fast=ns.fast, **levers)
+
+def _amp(ns):
+    "The number format of the runs: the fast path's on the device (bf16 on CUDA with --fast), unless --amp gives one."
+    return fast_path(check_device(ns.device), ns.fast)['amp']
 
 def _init_distributed(ns):
     "Join the torch.distributed process group when started by torchrun (WORLD_SIZE > 1)."
@@ -84,7 +98,7 @@ def _init_distributed(ns):
 def cmd_pretrain(ns):
     "sidae pretrain: the finished run's folder and its last log row."
     kw = {k: v for k, v in _given(ns).items() if k in {f.name for f in dataclasses.fields(PretrainConfig)}}
-    cfg = preset_pretrain(ns.preset, kw.pop('dataset', 'cifar10'), **kw)
+    cfg = preset_pretrain(ns.preset, kw.pop('dataset', 'cifar10'), **{'amp': _amp(ns), **kw})
     _init_distributed(ns)
     r = _store(ns).pretrain(cfg)
     return dict(run_dir=str(r['run_dir']), last=r['log'][-1] if r['log'] else None)
@@ -94,6 +108,7 @@ def eval_configs(ns):
     ekw = {k: v for k, v in _given(ns).items() if k in {f.name for f in dataclasses.fields(EvalConfig)}}
     pkw = _given(ns, 'pretrain_')
     if 'seed' in ekw: pkw.setdefault('seed', ekw['seed'])
+    for kw in (ekw, pkw): kw.setdefault('amp', _amp(ns))
     pre_data = pkw.pop('dataset', ekw.get('dataset', 'cifar10'))
     ecfg = preset_eval(ns.preset, ns.downstream or ekw.pop('dataset', pre_data), **{k: v for k, v in ekw.items() if k != 'dataset'})
     return ecfg, None if ecfg.mode == 'supervised' else preset_pretrain(ns.preset, pre_data, **pkw)
@@ -123,14 +138,14 @@ def cmd_compare(ns):
     store = _store(ns)
     try: fracs = [float(f) for f in ns.fracs.split(',')]
     except ValueError: raise ValueError(f"fracs={ns.fracs!r} must be comma-separated numbers in (0, 1], e.g. 0.01,1.0") from None
-    rows = []
+    rows, amp = [], _amp(ns)
     for frac in fracs:
-        ecfg = preset_eval(ns.preset, ns.dataset, frac=frac, seed=ns.seed)
+        ecfg = preset_eval(ns.preset, ns.dataset, frac=frac, seed=ns.seed, amp=amp)
         for method in METHODS:
-            rows.append(_compare_row(store, ecfg, preset_pretrain(ns.preset, ns.dataset, method=method, seed=ns.seed), method))
-        rows.append(_compare_row(store, ecfg, preset_pretrain(ns.preset, ns.dataset, method=METHODS[0], seed=ns.seed),
+            rows.append(_compare_row(store, ecfg, preset_pretrain(ns.preset, ns.dataset, method=method, seed=ns.seed, amp=amp), method))
+        rows.append(_compare_row(store, ecfg, preset_pretrain(ns.preset, ns.dataset, method=METHODS[0], seed=ns.seed, amp=amp),
                                  'random init (no pre-training)', stage=0))
-        rows.append(_compare_row(store, preset_eval(ns.preset, ns.dataset, frac=frac, seed=ns.seed, mode='supervised'), None,
+        rows.append(_compare_row(store, preset_eval(ns.preset, ns.dataset, frac=frac, seed=ns.seed, mode='supervised', amp=amp), None,
                                  'supervised (no pre-training)'))
     print('\n' + _compare_table(rows, fracs))
     return rows

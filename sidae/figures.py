@@ -15,7 +15,7 @@ import numpy as np, pandas as pd, torch
 from tqdm.auto import tqdm
 import sidae
 from .checks import fraction
-from .devices import check_device
+from .devices import check_device, fast_path
 from .checkpoint import atomic_write, atomic_write_text
 from .data import check_dataset, DATASETS
 from .losses import check_w
@@ -133,28 +133,30 @@ class FigureSetup:
     epochs: int
     stages: tuple
     store: RunStore
+    amp: str = 'none'        # the number format of every run: 'bf16' on the fast path of a CUDA GPU (sidae.devices.fast_path)
 
     def __repr__(self):
         return (f"FigureSetup(preset={self.preset!r}, device={str(self.device)!r}, seeds={self.seeds}, epochs={self.epochs}, "
-                f"stages={self.stages}, store={shown(self.store.root)!r})")
+                f"stages={self.stages}, amp={self.amp!r}, store={shown(self.store.root)!r})")
 
     def pretrain_config(self, dataset, method, w, seed):
         "The PretrainConfig of `method` with `w` and `seed` on the data set that stands for `dataset` at this preset."
-        return preset_pretrain(self.preset, dataset, method=method, w=w, seed=seed, epochs=self.epochs, stages=self.stages)
+        return preset_pretrain(self.preset, dataset, method=method, w=w, seed=seed, epochs=self.epochs, stages=self.stages, amp=self.amp)
 
     def eval_config(self, dataset, frac, mode, seed):
         "The EvalConfig of a downstream run on the data set that stands for `dataset`, with the fixed labelled subset."
-        return preset_eval(self.preset, dataset, frac=frac, mode=mode, seed=seed)
+        return preset_eval(self.preset, dataset, frac=frac, mode=mode, seed=seed, amp=self.amp)
 
-def figure_setup(preset=None, seeds=None, epochs=None, store=None, data_root=None, download=False, device=None, progress=True):
-    "Validate a paper notebook's common parameters and open its run store."
+def figure_setup(preset=None, seeds=None, epochs=None, store=None, data_root=None, download=False, device=None, progress=True, fast=True):
+    "Validate a paper notebook's common parameters and open its run store; `fast`: the device's fast path (sidae.devices.fast_path)."
     dev = check_device(device)
     preset = _resolve_preset(preset, dev)
     epochs, stages = _preset_stages(preset, _check_epochs(epochs))
-    if not isinstance(download, bool): raise ValueError(f"download={download!r} is not valid; allowed: True, False")
+    for k, v in dict(download=download, fast=fast).items():
+        if not isinstance(v, bool): raise ValueError(f"{k}={v!r} is not valid; allowed: True, False")
     rs = RunStore(_from_root(store) if store else None, device=str(dev), data_root=_from_root(data_root) if data_root else None,
-                  download=download, progress=progress)
-    return FigureSetup(preset, dev, check_seeds(seeds, preset), epochs, stages, rs)
+                  download=download, progress=progress, fast=fast)
+    return FigureSetup(preset, dev, check_seeds(seeds, preset), epochs, stages, rs, fast_path(dev, fast)['amp'])
 
 # %% ../nbs/14_figures.ipynb #11c44ead
 _COLUMNS = ['preset', 'method', 'label', 'w', 'seed', 'epoch', 'frac', 'mode', 'pretrain', 'downstream',
@@ -215,7 +217,8 @@ def data_label(preset, datasets):
 
 def figure_title(setup, headline, probe=True):
     "`headline`, the preset, epochs and seeds, and at the small presets: not the paper's experiment, and the recipe's deviations."
-    scale = f"preset '{setup.preset}', {setup.epochs} pre-training epochs, {seeds_label(setup.seeds)}, mean ± standard error"
+    amp = '' if setup.amp == 'none' else f", {setup.amp} autocast"
+    scale = f"preset '{setup.preset}'{amp}, {setup.epochs} pre-training epochs, {seeds_label(setup.seeds)}, mean ± standard error"
     if setup.preset == 'paper': return f"{headline}\n{scale}"
     dev = preset_deviations(setup.preset, probe)
     return f"{headline}\n{scale}\nsmall scale: not the paper's experiment" + (f"; deviations: {', '.join(dev)}" if dev else '')
@@ -230,11 +233,11 @@ def _tag(v):
     return '+'.join(_tag(x) for x in v) if isinstance(v, (list, tuple)) else f"{v:g}" if _is_number(v) else str(v)
 
 def figure_name(fig, setup, datasets, **params):
-    "A file name: figure, data sets really used, the figure's parameters, non-default epochs, preset and number of seeds."
+    "A file name: figure, data sets really used, the figure's parameters, non-default epochs, preset, bf16 if so, number of seeds."
     n = len(setup.seeds)
     epochs = [] if setup.epochs == _preset_stages(setup.preset)[0] else [f"{setup.epochs}ep"]
     return '-'.join([fig, _data_tag(setup.preset, datasets), *(f"{k}{_tag(v)}" for k, v in params.items()), *epochs,
-                     setup.preset, f"{n}seed{'s' * (n != 1)}"])
+                     setup.preset, *([setup.amp] if setup.amp != 'none' else []), f"{n}seed{'s' * (n != 1)}"])
 
 def save_figure(fig, df, name, fig_dir='figures', dpi=150):
     "Write `fig` as PNG and PDF and `df` as CSV, atomically, to fig_dir/name.*; returns the paths."

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['FASTPATHS', 'augment_case', 'torchvision_view', 'check_augment', 'check_draws', 'no_tf32', 'fixed_batch', 'to_cl',
-           'sgd_step', 'step_errors', 'fastpath_setup', 'check_fastpath']
+           'sgd_step', 'step_errors', 'fastpath_setup', 'check_fastpath', 'check_no_sync', 'check_op_counts']
 
 # %% ../nbs/17_gpuchecks.ipynb #c680b6b6
 import copy, math
@@ -13,9 +13,10 @@ import torch
 import torchvision.transforms.v2.functional as TF
 from torchvision.transforms import RandomResizedCrop
 from .augment import BatchAugment, paper_augment, normalize
+from .devices import fast_path, host_syncs, op_counts
 from .data import channel_stats
 from .models import build_model
-from .pretrain import train_step
+from .pretrain import train_step, fast_batches
 from .gpureport import TOL, check_row, worst, synthetic_images
 
 # %% ../nbs/17_gpuchecks.ipynb #ad300433
@@ -166,4 +167,55 @@ def check_fastpath(ctx, name, backend):
         if mode == 'eval BN': rows.append(check_row(f"{name}, {mode}: SGD update", u, TOL[tol]['update'], parts))
         else: rows.append(check_row(f"{name}, {mode}: SGD update (finite)", u, None,
                                     f"ill-conditioned with batch statistics: reported, not held to a tolerance; {parts}", passed=math.isfinite(u)))
+    return rows
+
+# %% ../nbs/17_gpuchecks.ipynb #284e2c6f
+def _step_stream(S, dev, steps, seed=0):
+    "(step, fast): a SidAE network on `dev` with the fast path's settings and a function running one training step of the loop's stream."
+    fast = fast_path(dev) if dev.type == 'cuda' else dict(amp='none', channels_last=True)
+    torch.manual_seed(seed)
+    model = build_model('sidae', S['width'], S['d_hid'], S['pred_hid']).to(dev)
+    if fast['channels_last']: model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=0.03, momentum=0.9, weight_decay=5e-4)
+    B = S['batch']
+    x = synthetic_images(2 * B).to(dev) if dev.type != 'meta' else torch.zeros(2 * B, 3, 32, 32, dtype=torch.uint8, device=dev)
+    gen = torch.Generator(device=dev).manual_seed(seed) if dev.type != 'meta' else None
+    mean, std = torch.full((3,), 0.5, device=dev), torch.full((3,), 0.25, device=dev)
+    batches = fast_batches(x, torch.randperm(2 * B).repeat(steps), B, steps, paper_augment('cifar10').to(dev), gen, mean, std)
+    def step():
+        batch = next(batches)
+        if fast['channels_last']: batch = tuple(to_cl(t) for t in batch)
+        return train_step(model, opt, batch, 0.5, amp=fast['amp'])
+    return step, fast
+
+def _cuda_syncs(dev, step, steps):
+    "What raises in `steps` calls of `step()` under CUDA's sync debug mode 'error' (an empty list: nothing)."
+    torch.cuda.synchronize(dev)
+    torch.cuda.set_sync_debug_mode('error')
+    try:
+        for _ in range(steps): step()
+        return []
+    except RuntimeError as e: return [str(e).strip().splitlines()[0]]
+    finally: torch.cuda.set_sync_debug_mode(0)
+
+def check_no_sync(S, dev, steps=3, warmup=2):
+    "Check row: `steps` training steps of the fast path after `warmup` make the host wait not once (CUDA's sync debug mode, else meta)."
+    run_on = dev if dev.type == 'cuda' else torch.device('meta')
+    step, fast = _step_stream(S, run_on, warmup + steps)
+    for _ in range(warmup): step()
+    if run_on.type == 'cuda': found, how = _cuda_syncs(run_on, step, steps), "CUDA sync debug mode 'error'"
+    else: found, how = host_syncs(lambda: [step() for _ in range(steps)]), 'meta device, sidae.devices.host_syncs'
+    return [check_row(f"no host sync in {steps} training steps of the fast path ({how})", float(len(found)), None,
+                      f"amp {fast['amp']}, channels_last, sync-free views; found: {'; '.join(found)[:300] or 'nothing'}", passed=not found)]
+
+def check_op_counts(dev, batch=64):
+    "Check rows: aten operations per view of the sync-free augmentation on `dev`, for CIFAR-10's pipeline and the digit sets' (blur)."
+    rows, x = [], (synthetic_images(batch).to(dev).float() / 255)
+    for ds in ('cifar10', 'digits'):
+        aug = paper_augment(ds, sync_free=True)
+        p = aug.sample(batch, 32, 32, generator=torch.Generator(device=dev).manual_seed(0), device=dev)
+        aug.apply(x, p)                                   # the first call on a device copies the sector table there
+        n, s = op_counts(lambda: aug.apply(x, p)), op_counts(lambda: aug.sample(batch, 32, 32, device=dev))
+        rows.append(check_row(f"augment: aten operations per view, sync-free mode ({ds} pipeline, batch {batch})", float(n['ops']), TOL['ops'],
+                              f"{n['kernels']} of them kernels (not views); drawing the parameters adds {s['ops']}"))
     return rows

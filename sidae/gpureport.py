@@ -6,7 +6,7 @@
 __all__ = ['SIZES', 'BASELINE', 'LEVERS', 'DEFAULT_LEVERS', 'PARTS', 'TOL', 'TOL_DOC', 'PEAK_FLOPS', 'TARGETS', 'check_size',
            'compile_backend', 'check_levers', 'check_parts', 'ladder', 'cpu_name', 'machine', 'device_kind',
            'default_peak', 'synthetic_images', 'synthetic_data', 'report_meta', 'Skipped', 'worst', 'check_row',
-           'Report', 'speed_rows', 'targets', 'report_markdown', 'write_report', 'summary']
+           'Report', 'speed_rows', 'targets', 'margin', 'report_markdown', 'write_report', 'summary']
 
 # %% ../nbs/16_gpureport.ipynb #46c3c5bb
 import copy, csv, io, json, math, os, platform, shutil, sysconfig, time, traceback, warnings
@@ -18,9 +18,11 @@ from .data import ImageData
 
 # %% ../nbs/16_gpureport.ipynb #17e793d7
 SIZES = {
-    'paper': dict(width=64, d_hid=2048, pred_hid=512, batch=512, images=50_000, seconds=5.0, warmup=3, budget=330.0, workers=None,
+    'paper': dict(width=64, d_hid=2048, pred_hid=512, batch=512, images=50_000, seconds=3.0, warmup=3, budget=390.0, deadline=450.0,
+                  workers=None,
                   resume=dict(limit=4096, batch_size=512, epochs=3)),
-    'tiny': dict(width=8, d_hid=32, pred_hid=8, batch=32, images=1024, seconds=0.25, warmup=1, budget=None, workers=1,
+    'tiny': dict(width=8, d_hid=32, pred_hid=8, batch=32, images=1024, seconds=0.25, warmup=1, budget=None, deadline=None,
+                 workers=1,
                  resume=dict(limit=256, batch_size=64, epochs=3)),
 }
 
@@ -71,9 +73,10 @@ def ladder(levers):
     return out
 
 # %% ../nbs/16_gpureport.ipynb #10aa0fab
-TOL = dict(augment=1e-4, draws=4.0, fp32=dict(loss=1e-4, update=1e-2), bf16=dict(loss=2e-2, update=5e-2), resume=1e-3, resume_log=1e-3)
+TOL = dict(augment=1e-4, draws=4.0, ops=320, fp32=dict(loss=1e-4, update=1e-2), bf16=dict(loss=2e-2, update=5e-2), resume=1e-3, resume_log=1e-3)
 TOL_DOC = dict(augment='max |difference| of pixel values in [0, 1]: batched against torchvision, device against CPU',
                draws='|z| of the rates and means of 20,000 parameter draws on the device',
+               ops='aten operations per view of the sync-free augmentation (473 for CIFAR-10 and 513 for the digit sets before its blend steps)',
                fp32='channels_last, compile, sync-free views: loss parts (relative), SGD update per network part (relative; BatchNorm in eval mode)',
                bf16='bf16 autocast and all four together: loss parts (relative), SGD update per network part (relative; BatchNorm in eval mode)',
                resume='|w_resumed - w_full| / |w_full - w_init| of the last stage checkpoint (backbone and projector)',
@@ -129,14 +132,20 @@ def synthetic_data(n, seed=0):
     return ImageData(synthetic_images(n, seed), torch.full((n,), -1, dtype=torch.long), [], 'synthetic', 'train')
 
 # %% ../nbs/16_gpureport.ipynb #5362fac8
-def report_meta(dev, size, S, seconds, budget, levers, parts=PARTS):
-    "The report's description of the machine, the data and the settings."
+def report_meta(dev, size, S, seconds, budget, levers, parts=PARTS, preflight=None):
+    "The report's description of the machine, the data, the settings and what the pre-flight found (compiler, shared memory)."
+    workers = (preflight or {}).get('workers', S['workers'])
     return dict(machine(dev), size=size, started=time.strftime('%Y-%m-%d %H:%M:%S'), peak_flops=default_peak(dev), levers=list(levers),
+                preflight=preflight or {},
                 data=f"{S['images']:,} synthetic random uint8 images of CIFAR-10's shape (3x32x32), made on the spot: no data set is read",
                 settings=f"size {size}: ResNet-18 width {S['width']}, d_hid {S['d_hid']}, pred_hid {S['pred_hid']}, batch {S['batch']}; "
                          f"compile backend {compile_backend(dev)}; {seconds:g} s per measurement after {S['warmup']} warm-up steps; "
-                         f"time budget {'none' if budget is None else f'{budget:g} s'}; parts {', '.join(parts)}; levers {', '.join(levers) or 'none'}; "
-                         f"per-image DataLoader workers {S['workers'] or len(os.sched_getaffinity(0))}")
+                         f"time budget {'none' if budget is None else f'{budget:g} s'}, deadline {_seconds(S.get('deadline'))}; "
+                         f"parts {', '.join(parts)}; levers {', '.join(levers) or 'none'}; per-image DataLoader workers {workers}")
+
+def _seconds(v):
+    "'none' or 'N s'."
+    return 'none' if v is None else f"{v:g} s"
 
 class Skipped(Exception):
     "A section that cannot run here (no CUDA, no time left): reported as skipped, with the reason."
@@ -155,7 +164,7 @@ class Report:
     "The sections of a check, run one by one, each in try/except, and written to disk after each."
     def __init__(self, out, kind, meta, budget=None, log=print):
         self.out, self.kind, self.meta, self.budget, self.log = Path(out), kind, meta, budget, log
-        self.t0, self.sections = time.time(), []
+        self.t0, self.sections, self.current, self.stopped = time.time(), [], None, None
 
     def left(self):
         "Seconds left of the budget (inf without one)."
@@ -164,6 +173,7 @@ class Report:
     def run(self, name, kind, fn, est=0.0):
         "Run section `fn()` (rows) of `kind` ('check' or 'speed') unless `est` (seconds, or a function giving them) exceeds the budget left."
         sec, t0 = dict(name=name, kind=kind, status='passed', rows=[], error=None, warnings=[]), time.time()
+        self.current = name
         try:
             est = est() if callable(est) else est
             if est > self.left(): raise Skipped(f"skipped (time budget: {self.left():.0f} s left, about {est:.0f} s needed)")
@@ -176,7 +186,7 @@ class Report:
         except Skipped as e: sec.update(status='skipped', error=str(e))
         except Exception as e:
             sec.update(status='error', error=f"{type(e).__name__}: {e}"[:600], traceback=traceback.format_exc()[-4000:])
-        sec['seconds'] = time.time() - t0
+        sec['seconds'], self.current = time.time() - t0, None
         self.sections.append(sec)
         if self.log: self.log(f"[{time.time() - self.t0:6.0f} s] {sec['status']:8s} {name}" + (f": {sec['error']}" if sec['error'] else ''))
         self.write()
@@ -191,12 +201,13 @@ class Report:
         return [r for s in self.sections if s['kind'] == kind for r in s['rows']]
 
     def exit_code(self):
-        "0: all passed; 1: a check failed or raised; 3: the checks passed but a measurement raised."
+        "0: all passed; 1: a check failed or raised; 3: the checks passed but a measurement raised; 4: stopped at the deadline."
+        if self.stopped: return 4
         if any(s['kind'] == 'check' and s['status'] in ('failed', 'error') for s in self.sections): return 1
         return 3 if any(s['status'] == 'error' for s in self.sections) else 0
 
 # %% ../nbs/16_gpureport.ipynb #cbd2922e
-_SPEED_COLS = ('section', 'method', 'pipeline', 'setting', 'device', 'batch', 'images_s', 's_per_50k_epoch', 'x_reference', 'x_baseline',
+_SPEED_COLS = ('section', 'method', 'pipeline', 'setting', 'device', 'batch', 'images_s', 'ms_step', 's_per_50k_epoch', 'x_reference', 'x_baseline',
                'tflops_s', 'pct_bf16_peak', 'peak_mib', 'first_step_s', 'flops_step')
 _CHECK_COLS = ('section', 'check', 'value', 'tolerance', 'passed', 'note')
 TARGETS = dict(images_s=25_000, x_reference=10)
@@ -211,7 +222,7 @@ def speed_rows(report):
         r['s_per_50k_epoch'] = 50_000 / r['images_s'] if r['images_s'] else math.inf
         r['x_reference'] = r['images_s'] / ref[r['method']] if r['method'] in ref else None
         r['x_baseline'] = r['images_s'] / base[r['method']] if r['pipeline'] == 'fast' and r['method'] in base else None
-        r['pct_bf16_peak'] = 100 * r['tflops_s'] * 1e12 / peak if peak else None
+        r['pct_bf16_peak'] = 100 * r['tflops_s'] * 1e12 / peak if peak and r.get('tflops_s') is not None else None
     return rows
 
 def targets(rows):
@@ -243,7 +254,8 @@ def _header(report):
     M, code = report.meta, report.exit_code()
     checks = report.rows('check')
     n = {s: sum(x['status'] == s for x in report.sections) for s in ('error', 'skipped')}
-    result = {0: 'PASSED', 1: 'FAILED', 3: 'PASSED, with measurement errors'}[code]
+    result = {0: 'PASSED', 1: 'FAILED', 3: 'PASSED, with measurement errors', 4: 'STOPPED AT THE DEADLINE'}[code]
+    pre = M.get('preflight') or {}
     sw = f"torch {M['torch']}" + (f" (CUDA {M['cuda']}, cuDNN {M['cudnn']}, Triton {M['triton']})" if 'cuda' in M else '')
     return [f"# sidae GPU check: {M['device']} ({M['size']} size)", '',
             f"**{result}** (exit code {code}): {sum(r['passed'] for r in checks)} of {len(checks)} checks passed; "
@@ -252,20 +264,27 @@ def _header(report):
             + f"; CPU {M['cpu']}, {M['cores']} cores, {M['threads']} torch threads; C compiler {M['c_compiler'] or 'none'}, "
             f"Python headers {'yes' if M['python_headers'] else 'no'} (Triton builds its launcher with both)",
             f"- software: {sw}; torchvision {M['torchvision']}; Python {M['python']}",
+            *([f"- pre-flight: torch.compile {pre.get('compile', '?')}; shared memory {pre.get('shm', '?')}"] if pre else []),
+            *([f"- {report.stopped}"] if report.stopped else []),
             f"- data: {M['data']}",
             f"- settings: {M['settings']}", '']
 
 # %% ../nbs/16_gpureport.ipynb #b753e00a
+def margin(row):
+    "How many times a check's measured value fits into its tolerance (None where it has none; inf for a measured 0)."
+    if row['tolerance'] is None or not math.isfinite(row['value']): return None
+    return math.inf if row['value'] == 0 else row['tolerance'] / row['value']
+
 def report_markdown(report):
     "The whole report as Markdown."
     rows = speed_rows(report)
     checks = report.rows('check')
     lines = _header(report) + ['## Correctness', ''] + _table(
-        [dict(r, result='pass' if r['passed'] else 'FAIL') for r in checks], ('check', 'value', 'tolerance', 'result', 'note'),
-        ('check', 'measured', 'tolerance', 'result', 'note'))
-    cols = ('method', 'pipeline', 'setting', 'images_s', 's_per_50k_epoch', 'x_reference', 'x_baseline', 'tflops_s',
+        [dict(r, result='pass' if r['passed'] else 'FAIL', margin=margin(r)) for r in checks], ('check', 'value', 'tolerance', 'margin', 'result', 'note'),
+        ('check', 'measured', 'tolerance', 'tolerance / measured', 'result', 'note'))
+    cols = ('method', 'pipeline', 'setting', 'images_s', 'ms_step', 's_per_50k_epoch', 'x_reference', 'x_baseline', 'tflops_s',
             'pct_bf16_peak', 'peak_mib', 'first_step_s')
-    heads = ('method', 'pipeline', 'setting', 'images/s', 's per 50k epoch', 'x reference', 'x baseline', 'TFLOP/s', '% bf16 peak',
+    heads = ('method', 'pipeline', 'setting', 'images/s', 'ms per step', 's per 50k epoch', 'x reference', 'x baseline', 'TFLOP/s', '% bf16 peak',
              'peak MiB (GPU allocated / CPU RSS)', 'first step s')
     lines += ['', '## Speed (synthetic data)', ''] + _table(rows, cols, heads) + ['', '## Targets (reported, not asserted)', '']
     lines += [f"- {t}" for t in targets(rows)] + ['', '## Sections', '']

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['PIPELINES', 'METHOD_W', 'CHECK_EVERY', 'default_stages', 'check_stages', 'PretrainConfig', 'fast_batches',
            'reference_batches', 'epoch_batches', 'collapse_std', 'train_step', 'base_lr', 'lr_factor', 'make_optimizer',
-           'save_stage', 'write_log', 'pretrain', 'reconstruct', 'save_reconstructions']
+           'save_stage', 'write_log', 'train_path', 'pretrain', 'reconstruct', 'save_reconstructions']
 
 # %% ../nbs/09_pretrain.ipynb #28f5a55c
 import math, numbers, time, warnings
@@ -16,7 +16,7 @@ import torch.distributed as dist
 from torchvision.utils import make_grid, save_image
 from tqdm.auto import tqdm
 from .checks import positive_int, nonneg_int, number, unit, flag, choice
-from .devices import check_device, AMPS, autocast, at_least_f32
+from .devices import check_device, AMPS, autocast, at_least_f32, fast_path, compile_available
 from .distributed import world, shard, sync_batchnorm, mean_over_processes
 from .checkpoint import atomic_save, atomic_write, atomic_write_text, Resumable
 from .data import load_pretrain, pretrain_split, validation_split, channel_stats, check_dataset, BLUR_DATASETS
@@ -110,9 +110,9 @@ def fast_batches(x_dev, perm, batch_size, steps, augment, aug_gen, mean, std, ra
     "Yield (x, x1, x2) per step from device-resident uint8 data with batched augmentation."
     sl = shard(batch_size, rank, world)
     H, W = x_dev.shape[-2:]
+    order = perm[:steps * batch_size].view(steps, batch_size)[:, sl].to(x_dev.device)   # one copy an epoch, not one a step
     for s in range(steps):
-        idx = perm[s * batch_size:(s + 1) * batch_size][sl].to(x_dev.device, non_blocking=True)
-        xb = x_dev[idx].float().div_(255)
+        xb = x_dev[order[s]].float().div_(255)
         p1 = augment.sample(batch_size, H, W, generator=aug_gen, device=x_dev.device)
         p2 = augment.sample(batch_size, H, W, generator=aug_gen, device=x_dev.device)
         p1, p2 = ({k: v[sl] for k, v in p.items()} for p in (p1, p2))
@@ -214,9 +214,19 @@ def _check_rows(state):
     if len(state['rows']) != state['epoch']: raise ValueError(f"its epoch {state['epoch']!r} does not fit its {len(state['rows'])} log rows")
 
 # %% ../nbs/09_pretrain.ipynb #470f95e0
-def _check_options(cfg, device, checkpoint_every, knn_every, num_workers, stop_after, channels_last, collapse_warn):
-    "Validate the options of `pretrain` and return the device and the collapse threshold."
+def train_path(cfg, device, channels_last=None, compile=None):
+    "How `cfg` trains on `device`: amp (the config's), channels_last and compile (None: `fast_path`'s), the pipeline and its augmentation."
     if not isinstance(cfg, PretrainConfig): raise TypeError(f"cfg={cfg!r} is not a PretrainConfig; allowed: PretrainConfig(...)")
+    dev, fast = check_device(device), fast_path(device)
+    path = dict(device=str(dev), amp=cfg.amp, channels_last=fast['channels_last'] if channels_last is None else flag('channels_last', channels_last),
+                compile=fast['compile'] if compile is None else flag('compile', compile), pipeline=cfg.pipeline)
+    path['augment'] = ('sync-free' if dev.type != 'cpu' else 'index') if cfg.pipeline == 'fast' else 'torchvision per image'
+    if path['compile'] and not compile_available(dev)[0]:
+        raise ValueError(f"compile=True on {dev}: {compile_available(dev)[1]}; allowed: compile=False (eager)")
+    return path
+
+def _check_options(cfg, device, checkpoint_every, knn_every, num_workers, stop_after, channels_last, collapse_warn):
+    "Validate the options of `pretrain` (`cfg` is checked by `train_path`) and return the device and the collapse threshold."
     device = check_device(device)
     positive_int('checkpoint_every', checkpoint_every)
     nonneg_int('knn_every', knn_every)
@@ -307,9 +317,11 @@ def _finish(run_dir, model, data, mean, std, rows, cfg, device):
     if rank == 0 and model.decoder is not None and not (run_dir / 'recon.png').exists() and len(rows) == cfg.epochs:
         save_reconstructions(model, data.x[:8].to(device), mean, std, run_dir / 'recon.png')
 
-def pretrain(cfg, run_dir, device=None, data_root=None, download=False, data=None, channels_last=False, compile=False,
+def pretrain(cfg, run_dir, device=None, data_root=None, download=False, data=None, channels_last=None, compile=None,
              checkpoint_every=1, knn_every=0, num_workers=2, progress=True, collapse_warn=None, stop_after=None):
     "Pre-train `cfg` (a PretrainConfig) into `run_dir`, resuming from its state if there is one; returns the result dict."
+    path = train_path(cfg, device, channels_last, compile)                    # channels_last, compile None: the device's fast path
+    channels_last, compile = path['channels_last'], path['compile']
     device, collapse_warn = _check_options(cfg, device, checkpoint_every, knn_every, num_workers, stop_after, channels_last, collapse_warn)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -332,7 +344,7 @@ def pretrain(cfg, run_dir, device=None, data_root=None, download=False, data=Non
         if stop_after is not None and epoch + 1 >= stop_after: break
     bar.close()
     _finish(run_dir, parts['model'], data, mean, std, rows, cfg, device)
-    return dict(run_dir=run_dir, model=parts['model'], rows=rows, mean=mean.cpu(), std=std.cpu(), resumed_from=start,
+    return dict(run_dir=run_dir, model=parts['model'], rows=rows, mean=mean.cpu(), std=std.cpu(), resumed_from=start, path=path,
                 stages={e: run_dir / f'stage-{e:04d}.pt' for e in cfg.stages if (run_dir / f'stage-{e:04d}.pt').exists()})
 
 # %% ../nbs/09_pretrain.ipynb #942c630a

@@ -14,14 +14,14 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 import torch
-from filelock import FileLock
+from filelock import FileLock, Timeout
 from tqdm.auto import tqdm
-from .checks import positive_int, not_known
+from .checks import positive_int, not_known, flag
 from .devices import check_device
-from .distributed import world
+from .distributed import world, from_rank0
 from .checkpoint import atomic_write_json, CorruptFileError, prev_path, read_json, intact
 from .data import check_dataset, load_split, labelled_subset
-from .pretrain import PretrainConfig, pretrain
+from .pretrain import PretrainConfig, pretrain, train_path
 from .evaluate import EvalConfig, evaluate, labelled_indices, downstream_splits
 
 # %% ../nbs/11_runs.ipynb #0d1acdfb
@@ -129,11 +129,12 @@ def _compute_in_worker(root, opts, kind, cfgs):
 class RunStore:
     "Pre-training runs and evaluations on disk, computed once, identified by their configuration."
     def __init__(self, root=None, device=None, data_root=None, download=False, progress=True, lock_timeout=-1,
-                 threads=1, workers=None, **pretrain_opts):
+                 threads=1, workers=None, fast=True, **pretrain_opts):
         dev = check_device(device)                     # a device this machine lacks fails here, before any folder is made
         self.root = Path(root or os.environ.get('SIDAE_RUNS') or Path.home() / '.cache' / 'sidae' / 'runs').expanduser()
         self.device, self.data_root, self.download, self.progress = device, data_root, download, progress
-        self.lock_timeout, self.pretrain_opts, self.computed = lock_timeout, pretrain_opts, []
+        self.lock_timeout, self.pretrain_opts, self.computed, self.fast = lock_timeout, pretrain_opts, [], fast
+        for k in ('channels_last', 'compile'): self.pretrain_opts.setdefault(k, None if flag('fast', fast) else False)
         cpu = dev.type == 'cpu'
         self.threads = positive_int('threads', threads) if cpu and threads is not None else None
         self.workers = positive_int('workers', workers) if workers is not None else max(1, _cores() // (self.threads or _cores())) if cpu else 1
@@ -159,39 +160,75 @@ class RunStore:
 
     def _done(self, run_dir): return (self.status(run_dir) or {}).get('state') == 'done'
 
-    def _compute(self, run_dir, config, work, record=None, cleanup=None):
+    def _lock(self, run_dir):
+        "The file lock of a run folder."
+        return FileLock(str(Path(run_dir) / '.lock'), timeout=self.lock_timeout)
+
+    def _decide(self, lock, run_dir, t0):
+        "Rank 0 under the run's lock: 'done' or 'compute'; with several processes 'wait' after 10 s without the lock."
+        if world()[1] == 1: lock.acquire()
+        else:
+            try: lock.acquire(timeout=10 if self.lock_timeout < 0 else max(0, min(10, self.lock_timeout - (time.time() - t0))))
+            except Timeout:
+                if self.lock_timeout < 0 or time.time() - t0 < self.lock_timeout: return 'wait'
+                raise
+        return 'done' if self._done(run_dir) else 'compute'     # done: computed by another process while this one waited
+
+    def _claim(self, run_dir):
+        "(lock or None, 'compute' | 'done'): rank 0 takes the run's lock and decides for every process whether to compute it."
+        rank, t0, error = world()[0], time.time(), None
+        lock = self._lock(run_dir) if rank == 0 else None
+        decision = 'wait'
+        while decision == 'wait':       # the others hear from rank 0 every 10 s while it waits, long before a collective times out
+            if rank == 0:
+                try: decision = self._decide(lock, run_dir, t0)
+                except Exception as e: decision, error = f"error: {type(e).__name__}: {e}", e
+            decision = from_rank0(decision, world()[1])      # no process starts work (DDP's collectives) that rank 0 skips
+        if error is not None: raise error
+        if decision.startswith('error'): raise RuntimeError(f"rank 0 could not claim the run {run_dir}: {decision[7:]}")
+        return lock, decision
+
+    def _base_status(self, run_dir, path):
+        "The status fields of an attempt: host, pid, start, versions, threads, the path it trains with, the previous attempt."
+        prev = self.status(run_dir)
+        base = dict(host=socket.gethostname(), pid=os.getpid(), started=time.strftime('%Y-%m-%dT%H:%M:%S'), torch=torch.__version__,
+                    threads=torch.get_num_threads(), **({'path': path} if path else {}))
+        if prev:                                         # under the lock, 'running' means that its process died
+            base['previous'] = {**{k: prev[k] for k in ('state', 'error', 'started', 'host', 'pid') if k in prev},
+                                **({'state': 'interrupted'} if prev.get('state') == 'running' else {})}
+        return base
+
+    def _attempt(self, run_dir, config, work, record, cleanup, path):
+        "Compute `work()` with its status record (rank 0 writes it): running, then done or failed."
+        rank, (t0, base) = world()[0], (time.time(), self._base_status(run_dir, path))
+        if rank == 0: atomic_write_json(config, run_dir / 'config.json'); atomic_write_json(dict(state='running', **base), run_dir / 'status.json')
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter('always')
+                out = work()
+            for w in caught: warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        except BaseException as e:
+            if rank == 0:
+                atomic_write_json(dict(state='failed', error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc(),
+                                       seconds=time.time() - t0, **base), run_dir / 'status.json')
+            raise
+        if rank == 0:
+            extra = dict(record(out)) if record else {}
+            atomic_write_json(dict(state='done', seconds=time.time() - t0, finished=time.strftime('%Y-%m-%dT%H:%M:%S'),
+                                   warnings=[str(w.message) for w in caught] + extra.pop('warnings', []), **extra, **base),
+                              run_dir / 'status.json')
+            if cleanup: cleanup()
+        return out
+
+    def _compute(self, run_dir, config, work, record=None, cleanup=None, path=None):
         "Run `work()` once for run_dir under its file lock, with a status record; returns work's result (None if done before)."
         run_dir = Path(run_dir)
-        if self._done(run_dir): return None
+        if world()[1] == 1 and self._done(run_dir): return None   # with several processes rank 0 alone decides, under the lock
         run_dir.mkdir(parents=True, exist_ok=True)
-        rank = world()[0]
-        lock = FileLock(str(run_dir / '.lock'), timeout=self.lock_timeout) if rank == 0 else None
-        if lock: lock.acquire()
+        lock, decision = self._claim(run_dir)
         try:
-            if self._done(run_dir): return None         # computed by another process while this one waited for the lock
-            prev = self.status(run_dir)
-            t0, base = time.time(), dict(host=socket.gethostname(), pid=os.getpid(), started=time.strftime('%Y-%m-%dT%H:%M:%S'),
-                                     torch=torch.__version__, threads=torch.get_num_threads())
-            if prev:                                     # under the lock, 'running' means that its process died
-                base['previous'] = {**{k: prev[k] for k in ('state', 'error', 'started', 'host', 'pid') if k in prev},
-                                    **({'state': 'interrupted'} if prev.get('state') == 'running' else {})}
-            if rank == 0: atomic_write_json(config, run_dir / 'config.json'); atomic_write_json(dict(state='running', **base), run_dir / 'status.json')
-            try:
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter('always')
-                    out = work()
-                for w in caught: warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-            except BaseException as e:
-                if rank == 0:
-                    atomic_write_json(dict(state='failed', error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc(),
-                                           seconds=time.time() - t0, **base), run_dir / 'status.json')
-                raise
-            if rank == 0:
-                extra = dict(record(out)) if record else {}
-                atomic_write_json(dict(state='done', seconds=time.time() - t0, finished=time.strftime('%Y-%m-%dT%H:%M:%S'),
-                                       warnings=[str(w.message) for w in caught] + extra.pop('warnings', []), **extra, **base),
-                                  run_dir / 'status.json')
-                if cleanup: cleanup()
+            if decision == 'done': return None
+            out = self._attempt(run_dir, config, work, record, cleanup, path)
             self.computed.append(run_dir)
             return out
         finally:
@@ -219,9 +256,11 @@ class RunStore:
             collapse = [int(r['epoch']) for r in out['rows'] if r.get('collapse')]
             return dict(collapse=collapse, resumed_from=out['resumed_from'],
                         warnings=[f"representation collapse in epochs {collapse}: see the collapse column of log.csv"] if collapse else [])
+        path = train_path(cfg, self.device, self.pretrain_opts['channels_last'], self.pretrain_opts['compile'])
+        opts = dict(self.pretrain_opts, channels_last=path['channels_last'], compile=path['compile'])
         with _torch_threads(self.threads):
             self._compute(d, cfg.to_dict(), lambda: pretrain(cfg, d, device=self.device, data_root=self.data_root, download=self.download,
-                                                             progress=self.progress, **self.pretrain_opts), record)
+                                                             progress=self.progress, **opts), record, path=path)
         log, stages = self._finished_pretrain(d, cfg)
         return dict(run_dir=d, config=cfg, log=log, stages=stages)
 
@@ -252,7 +291,8 @@ class RunStore:
         def cleanup():                                   # the result is stored: the resumable state is of no more use
             for p in (state, prev_path(state)): p.unlink(missing_ok=True)
         with _torch_threads(self.threads):
-            self._compute(d, dict(evaluate=ecfg.to_dict(), pretrain=pcfg.to_dict() if pcfg else None, stage=stage), work, cleanup=cleanup)
+            self._compute(d, dict(evaluate=ecfg.to_dict(), pretrain=pcfg.to_dict() if pcfg else None, stage=stage), work, cleanup=cleanup,
+                          path=dict(device=str(check_device(self.device)), amp=ecfg.amp))
         res = read_json(d / 'result.json')
         if not (isinstance(res, dict) and 'acc' in res):
             raise CorruptFileError(f"result {d / 'result.json'} of a finished evaluation is {'damaged' if (d / 'result.json').exists() else 'missing'}; "
@@ -275,7 +315,7 @@ class RunStore:
         if self.workers == 1 or world()[1] > 1: return           # computed one by one when asked for
         batches = [r for r in (self._requests(pretrains=pretrains), self._requests(evaluations=evaluations)) if r]
         opts = dict(device=self.device, data_root=self.data_root, download=self.download, progress=False,
-                    lock_timeout=self.lock_timeout, threads=self.threads, workers=1, **self.pretrain_opts)
+                    lock_timeout=self.lock_timeout, threads=self.threads, workers=1, fast=self.fast, **self.pretrain_opts)
         ctx = multiprocessing.get_context('spawn')               # a fresh interpreter: no forked torch or CUDA state
         from sidae.runs import _compute_in_worker as work        # by its module's name, which a fresh interpreter can import
         with ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx) as pool:

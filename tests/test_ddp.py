@@ -96,3 +96,49 @@ def test_two_processes_equal_one():
         for a, b in zip(r0['f64_rows'], single['rows']):         # the logged loss is that of the global batch
             for k in ('loss', 'L_si', 'L_dae'): assert abs(a[k] - b[k]) < ATOL, (k, a[k], b[k])
         print(f"largest |two processes - one process| over weights and buffers (float64): {worst:.2e}")
+
+
+def _store_worker(rank, world, port, root, out):
+    "Rank `rank` of two asks a RunStore for the run of CFG (as `sidae pretrain` under torchrun does); writes what it computed."
+    from datetime import timedelta
+    from sidae.runs import RunStore
+    import sidae.pretrain as P
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    dist.init_process_group('gloo', rank=rank, world_size=world, timeout=timedelta(seconds=30))   # a hang fails within 30 s
+    try:
+        store = RunStore(root, device='cpu', progress=False)
+        Path(out, f'asking{rank}').touch()
+        r = store.pretrain(P.PretrainConfig(**CFG))
+        Path(out, f'rank{rank}.txt').write_text(f"{len(store.computed)} {len(r['log'])}")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_ranks_agree_when_another_process_finishes_the_run(tmp_path):
+    """Rank 0 waits for the run's lock, held by another process that finishes the run meanwhile: every rank returns the stored run.
+
+    Before rank 0 decided for all (`RunStore._claim`, `from_rank0`), rank 1 saw the run unfinished, started the pre-training
+    and waited in DDP's set-up for a rank 0 that had returned: a hang until the collective's timeout."""
+    from filelock import FileLock
+    import shutil, time
+    from sidae.runs import RunStore
+    import sidae.pretrain as P
+    cfg = P.PretrainConfig(**CFG)
+    torch.set_num_threads(1)
+    done = RunStore(tmp_path / 'elsewhere', device='cpu', progress=False).pretrain(cfg)['run_dir']   # the other process's result
+    store = RunStore(tmp_path / 'store', device='cpu', progress=False)
+    d = store.pretrain_dir(cfg)
+    d.mkdir(parents=True)
+    lock = FileLock(str(d / '.lock'))
+    lock.acquire()
+    ctx = mp.spawn(_store_worker, args=(2, _free_port(), str(tmp_path / 'store'), str(tmp_path)), nprocs=2, join=False)
+    t0 = time.time()
+    while not all(Path(tmp_path, f'asking{r}').exists() for r in (0, 1)): assert time.time() - t0 < 60; time.sleep(0.1)
+    time.sleep(3)                                               # both ranks have asked: rank 0 waits for the lock
+    for f in done.iterdir():
+        if f.name != '.lock': shutil.copy2(f, d / f.name)
+    lock.release()
+    t0 = time.time()
+    while not ctx.join(timeout=5): assert time.time() - t0 < 120, "the ranks did not end"
+    assert [Path(tmp_path, f'rank{r}.txt').read_text() for r in (0, 1)] == ['0 2', '0 2']   # nobody computed; both read 2 epochs
