@@ -12,7 +12,8 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 import torch
-from filelock import FileLock, Timeout
+from filelock import Timeout
+from .locks import lock_kind, run_lock
 from .checks import positive_int, not_known, flag
 from .devices import check_device
 from .distributed import world, from_rank0
@@ -114,14 +115,21 @@ def _cores():
     try: return len(os.sched_getaffinity(0))
     except AttributeError: return os.cpu_count() or 1
 
+def _job_environment():
+    "The job this process runs in, for its status: the SLURM job (array task) and the GPUs it may use, where they are set."
+    env = {k: os.environ[v] for k, v in (('slurm_job', 'SLURM_JOB_ID'), ('slurm_array_task', 'SLURM_ARRAY_TASK_ID'),
+                                          ('visible_gpus', 'CUDA_VISIBLE_DEVICES')) if os.environ.get(v)}
+    return env
+
 class RunStore:
     "Pre-training runs and evaluations on disk, computed once, identified by their configuration."
     def __init__(self, root=None, device=None, data_root=None, download=False, progress=True, lock_timeout=-1,
-                 threads=1, workers=None, fast=True, **pretrain_opts):
+                 threads=1, workers=None, fast=True, lock=None, compute_pretrain=True, **pretrain_opts):
         dev = check_device(device)                     # a device this machine lacks fails here, before any folder is made
         self.root = Path(root or os.environ.get('SIDAE_RUNS') or Path.home() / '.cache' / 'sidae' / 'runs').expanduser()
         self.device, self.data_root, self.download, self.progress = device, data_root, download, progress
         self.lock_timeout, self.pretrain_opts, self.computed, self.fast = lock_timeout, pretrain_opts, [], fast
+        self.lock, self.compute_pretrain = lock_kind(lock), flag('compute_pretrain', compute_pretrain)
         for k in ('channels_last', 'compile'): self.pretrain_opts.setdefault(k, None if flag('fast', fast) else False)
         cpu = dev.type == 'cpu'
         self.threads = positive_int('threads', threads) if cpu and threads is not None else None
@@ -149,8 +157,8 @@ class RunStore:
     def _done(self, run_dir): return (self.status(run_dir) or {}).get('state') == 'done'
 
     def _lock(self, run_dir):
-        "The file lock of a run folder."
-        return FileLock(str(Path(run_dir) / '.lock'), timeout=self.lock_timeout)
+        "The lock of a run folder (sidae.locks: 'file' or 'soft')."
+        return run_lock(run_dir, self.lock, self.lock_timeout)
 
     def _decide(self, lock, run_dir, t0):
         "Rank 0 under the run's lock: 'done' or 'compute'; with several processes 'wait' after 10 s without the lock."
@@ -180,7 +188,7 @@ class RunStore:
         "The status fields of an attempt: host, pid, start, versions, threads, the path it trains with, the previous attempt."
         prev = self.status(run_dir)
         base = dict(host=socket.gethostname(), pid=os.getpid(), started=time.strftime('%Y-%m-%dT%H:%M:%S'), torch=torch.__version__,
-                    threads=torch.get_num_threads(), **({'path': path} if path else {}))
+                    threads=torch.get_num_threads(), **({'path': path} if path else {}), **_job_environment())
         if prev:                                         # under the lock, 'running' means that its process died
             base['previous'] = {**{k: prev[k] for k in ('state', 'error', 'started', 'host', 'pid') if k in prev},
                                 **({'state': 'interrupted'} if prev.get('state') == 'running' else {})}
@@ -196,8 +204,8 @@ class RunStore:
                 out = work()
             for w in caught: warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         except BaseException as e:
-            if rank == 0:
-                atomic_write_json(dict(state='failed', error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc(),
+            if rank == 0:                                # a time-out or pre-emption (SystemExit from submitit) only interrupts the run
+                atomic_write_json(dict(state='interrupted' if isinstance(e, (SystemExit, KeyboardInterrupt)) else 'failed', error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc(),
                                        seconds=time.time() - t0, **base), run_dir / 'status.json')
             raise
         if rank == 0:
@@ -271,6 +279,9 @@ class RunStore:
         def work():
             train = load_split(ecfg.dataset, 'train', self.data_root, self.download)
             labelled_indices(ecfg, downstream_splits(ecfg, train, None)[0])  # a bad batch fails first
+            if pcfg and not self.compute_pretrain and not self._done(self.pretrain_dir(pcfg)):
+                raise RuntimeError(f"its pre-training run {self.pretrain_dir(pcfg).name} is {(self.status(self.pretrain_dir(pcfg)) or {}).get('state', 'missing')}, "
+                                   "and this store does not compute pre-training runs (compute_pretrain=False): evaluate it once the run is done")
             ck = self.pretrain(pcfg)['stages'][stage] if pcfg else None
             r = evaluate(ecfg, ck, device=self.device, data_root=self.data_root, download=self.download, state_path=state)
             res = dict(acc=r['acc'], train_acc=r['train_acc'], knn_acc=r['knn_acc'], n_labelled=r['n_labelled'], seconds=r['seconds'], stage=stage,
@@ -286,6 +297,12 @@ class RunStore:
             raise CorruptFileError(f"result {d / 'result.json'} of a finished evaluation is {'damaged' if (d / 'result.json').exists() else 'missing'}; "
                                    f"delete the folder {d} and ask again to compute it anew")
         return res
+
+    def request_dir(self, kind, cfgs):
+        "The folder of a request ('pretrain', (config,)) or ('evaluate', (ecfg, pcfg, stage)) as `missing` gives them."
+        if kind == 'pretrain': return self.pretrain_dir(PretrainConfig(**cfgs[0]))
+        e, p, st = cfgs
+        return self.eval_dir(EvalConfig(**e), PretrainConfig(**p) if p else None, st)
 
     def missing(self, pretrains=(), evaluations=()):
         "The missing requests [(kind, config dicts)] among pre-training configs and (ecfg, pcfg, stage) evaluations, each once."

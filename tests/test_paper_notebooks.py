@@ -30,7 +30,7 @@ import pytest
 
 NBS = Path(__file__).resolve().parent.parent / 'nbs'
 NOTEBOOKS = ['fig3', 'fig4', 'fig5', 'fig6', 'fig7', 'table1']
-COMMON = ['preset', 'seeds', 'epochs', 'store', 'data_root', 'download', 'device', 'fast', 'fig_dir']
+COMMON = ['preset', 'seeds', 'epochs', 'store', 'data_root', 'download', 'device', 'fast', 'executor', 'slurm', 'wait', 'fig_dir']
 STAGES = [1, 2]                      # the smoke preset's stages
 PANEL = dict(fig3='frac', fig4='frac', fig5='paper_downstream', fig6='frac', fig7='paper_downstream')
 

@@ -1,0 +1,60 @@
+"""The paper's grid through submitit, on the CPU: submitit's `local` cluster starts real processes as SLURM would, honours
+the time limit (SIGUSR2 `signal_delay_s` before it) and requeues a job whose callable has `checkpoint()`.
+
+- A whole figure (Fig. 3's right panel at the smoke preset) submitted with `executor='slurm'` on the local cluster: every
+  run is computed once, by its job (no run has a previous attempt), and the figure's table drawn from the store equals the
+  one computed in this process, number for number. Before the SLURM executor nothing could submit a figure: `figure_setup`
+  had no executor and the store computed one run after the other here.
+- A job forced to time out in the middle of a pre-training run (its time limit is shorter than the run) is requeued by
+  submitit (`RunJob.checkpoint`), resumes the run from its state in the store, and ends with the weights of an uninterrupted
+  run, bit for bit (the store records the interrupted attempt). Before `RunJob` and the store's 'interrupted' state a
+  time-out ended the job and left the run 'failed'.
+"""
+import json, os, re
+from pathlib import Path
+import pandas as pd
+import pytest, torch
+from sidae.executors import SlurmExecutor
+from sidae.figures import figure_setup, collect_figure
+from sidae.runs import RunStore, preset_pretrain
+
+
+@pytest.fixture(autouse=True)
+def one_thread(monkeypatch):
+    monkeypatch.setenv('OMP_NUM_THREADS', '1')
+    n = torch.get_num_threads(); torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_a_figure_through_submitit_local_equals_one_computed_here(tmp_path):
+    slurm = dict(cluster='local', time=10, cpus=1, poll=0.5, folder=str(tmp_path / 'jobs'))
+    S = figure_setup('smoke', store=str(tmp_path / 'cluster'), device='cpu', progress=False, executor='slurm', slurm=slurm)
+    here = figure_setup('smoke', store=str(tmp_path / 'here'), device='cpu', progress=False, executor='none')
+    a, b = collect_figure(S, 'fig3', frac=1.0), collect_figure(here, 'fig3', frac=1.0)
+    pd.testing.assert_frame_equal(a, b)
+    jobs = [json.loads(l) for l in (Path(S.store.root) / 'jobs.jsonl').read_text().splitlines()]
+    runs = [r for j in jobs for r in j['runs']]
+    assert len(runs) == len(set(runs)) and len([j for j in jobs if j['name'] == 'sidae-pretrain']) == 3, jobs
+    for kind in ('pretrain', 'evaluate'):
+        for d in (Path(S.store.root) / kind).iterdir():
+            st = json.loads((d / 'status.json').read_text())
+            assert st['state'] == 'done' and 'previous' not in st, (d.name, st)       # computed once, by its job
+            assert d.name in runs, d.name
+
+
+def test_a_timed_out_job_is_requeued_and_resumes_to_the_same_weights(tmp_path):
+    cfg = preset_pretrain('cpu', width=8, d_hid=32, pred_hid=8, epochs=30, batch_size=64, limit=256, stages=(30,))   # about 25 s on one core
+    store = RunStore(tmp_path / 'cluster', device='cpu', progress=False)
+    ex = SlurmExecutor(cluster='local', time=20 / 60, signal_delay_s=6, max_timeouts=10, poll=0.5, folder=str(tmp_path / 'jobs'))
+    jobs = ex.compute(store, [cfg])
+    st = store.status(store.pretrain_dir(cfg))
+    log = Path(jobs['pretrain'][0].paths.stdout).read_text() + Path(jobs['pretrain'][0].paths.stderr).read_text()
+    assert re.search(r'Requeued job \S+ \(\d+ remaining timeouts\)', log), log[-2000:]
+    assert st['state'] == 'done' and st['previous']['state'] == 'interrupted' and st['resumed_from'] > 0, st
+    alone = RunStore(tmp_path / 'here', device='cpu', progress=False)
+    a = torch.load(store.pretrain(cfg)['stages'][30], weights_only=True)
+    b = torch.load(alone.pretrain(cfg)['stages'][30], weights_only=True)
+    for part in ('backbone', 'projector'):
+        for k in a[part]: assert torch.equal(a[part][k], b[part][k]), (part, k)
+    print(f"resumed from epoch {st['resumed_from']} of {cfg.epochs}; every weight equal to the uninterrupted run's")
