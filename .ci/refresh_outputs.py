@@ -59,7 +59,7 @@ def refresh(path, skip):
     return True, time.time() - t0
 
 
-PAPER = ('fig3', 'fig4', 'fig5', 'fig6', 'fig7', 'table1', 'small_scale')
+PAPER = ('fig3', 'fig4', 'fig5', 'fig6', 'fig7', 'table1', 'small_scale', 'recon_space')
 
 
 def _drop_widgets(path):
@@ -82,7 +82,7 @@ def refresh_paper(path):
 def main(args):
     "Refresh the notebooks named in `args` (default: the library notebooks and index), then nbdev_clean them."
     paper = args[:1] == ['--paper']
-    if paper: paths = [ROOT / 'nbs' / f'{n}.ipynb' for n in PAPER]
+    if paper: paths = [ROOT / 'nbs' / f'{n}.ipynb' for n in (args[1:] or PAPER)]   # --paper fig3 table1: those only
     else: paths = [Path(a).resolve() for a in args] or sorted((ROOT / 'nbs').glob('[0-9][0-9]_*.ipynb')) + [ROOT / 'nbs' / 'index.ipynb']
     skip, failed = _skip_flags(), []
     for p in paths:

@@ -8,7 +8,7 @@ __all__ = ['atomic_write', 'atomic_save', 'atomic_write_text', 'atomic_write_jso
            'save_state', 'check_weights', 'check_parts', 'config_differs', 'state_of', 'restore', 'Resumable']
 
 # %% ../nbs/03_checkpoint.ipynb #6fc07448
-import json, os, tempfile, warnings, zipfile
+import errno, json, os, shutil, tempfile, warnings, zipfile
 from dataclasses import dataclass
 from pathlib import Path
 import torch
@@ -25,6 +25,11 @@ def _fsync_dir(d):
 
 _UMASK = os.umask(0); os.umask(_UMASK)   # the process's umask (reading it means setting it)
 
+def _disk_full(folder, margin=1 << 20):
+    "True if the file system of `folder` has less than `margin` bytes free (1 MiB)."
+    try: return shutil.disk_usage(folder).free < margin
+    except OSError: return False
+
 def atomic_write(path, write):
     "Call `write(tmp_path)`, then move the temporary file onto `path` in one step; returns the path."
     path = Path(path)
@@ -37,8 +42,10 @@ def atomic_write(path, write):
         with open(tmp, 'rb+') as f: os.fsync(f.fileno())
         os.replace(tmp, path)
         _fsync_dir(path.parent)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp): os.remove(tmp)
+        if not isinstance(e, (OSError, KeyboardInterrupt, SystemExit)) and _disk_full(path.parent):   # torch.save says "file write failed"
+            raise OSError(errno.ENOSPC, f"No space left on device ({type(e).__name__}: {str(e).splitlines()[0][:120]})", str(path)) from e
         raise
     return path
 

@@ -232,13 +232,18 @@ def cmd_task(ns):
     "sidae task: compute one task of a tasks.json (what the sbatch arrays of `sidae plan --sbatch` run)."
     return run_task(ns.tasks, ns.kind, ns.index)
 
+def _os_error(e):
+    "An OSError as one line: the path and the cause (and what the operating system said)."
+    if isinstance(e, DataNotFoundError) or not e.filename: return str(e)
+    return f"{e.filename}: {e.strerror or e}" + (f" (while writing {e.filename2})" if e.filename2 else '')
+
 def main(argv=None):
     "Entry point of the `sidae` command."
     ns = build_parser().parse_args(argv)
     cmds = dict(pretrain=cmd_pretrain, evaluate=cmd_evaluate, compare=cmd_compare, plan=cmd_plan, run=cmd_run, status=cmd_status, task=cmd_task)
     try: out = cmds[ns.command](ns)
-    except (ValueError, FileNotFoundError) as e:
-        msg = str(e).replace(DOWNLOAD_HINT, "call with --download") if isinstance(e, DataNotFoundError) else str(e)
+    except (ValueError, OSError, ImportError) as e:          # bad input, a full disk, a folder that cannot be written: one line
+        msg = str(e).replace(DOWNLOAD_HINT, "call with --download") if isinstance(e, DataNotFoundError) else _os_error(e) if isinstance(e, OSError) else str(e)
         print(f"sidae {ns.command}: error: {msg}", file=sys.stderr)
         return 2
     if out is not None: print(json.dumps(out, indent=2, default=str))

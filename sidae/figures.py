@@ -5,9 +5,9 @@
 # %% auto #0
 __all__ = ['PAPER_RESULTS', 'PAPER_PANELS', 'shown', 'check_seeds', 'check_frac', 'check_weight', 'check_fracs', 'check_ws',
            'check_datasets', 'FigureSetup', 'figure_setup', 'job_configs', 'Submitted', 'curve_jobs', 'collect_curves',
-           'data_label', 'figure_title', 'figure_name', 'save_figure', 'save_table', 'check_rows', 'table1_jobs',
-           'table1_runs', 'table1_layout', 'table1_metric', 'check_figures', 'figure_jobs', 'collect_figure',
-           'paper_requests']
+           'stand_in_panels', 'panel_note', 'data_label', 'figure_title', 'figure_name', 'save_figure', 'save_table',
+           'check_rows', 'table1_jobs', 'table1_runs', 'table1_layout', 'table1_metric', 'check_figures', 'figure_jobs',
+           'collect_figure', 'paper_requests']
 
 # %% ../nbs/16_figures.ipynb #9611e8a6
 import ast, math
@@ -245,6 +245,20 @@ def collect_curves(setup, methods, pretrain='cifar10', downstream=None, fracs=(0
     return _run_jobs(setup, curve_jobs(setup, methods, pretrain, downstream, fracs, mode, stages, supervised, random_init))
 
 # %% ../nbs/16_figures.ipynb #88a8f3be
+def stand_in_panels(preset, datasets):
+    "{panel data set: [the data sets it stands for]}: one panel per data set the preset really uses (stand-ins for one would repeat it)."
+    panels = {}
+    for ds in _as_list(datasets):
+        first = next((p for p in panels if preset_dataset(preset, p) == preset_dataset(preset, ds)), ds)
+        panels.setdefault(first, []).append(ds)
+    return panels
+
+def panel_note(preset, panels):
+    "What `stand_in_panels` merged, in a sentence ('' where nothing was)."
+    merged = [(p, ds) for p, ds in panels.items() if len(ds) > 1]
+    return ' '.join(f"At preset '{preset}' {DATA_NAMES[preset_dataset(preset, p)]} stands for {', '.join(DATA_NAMES[x] for x in ds)}: their panels "
+                    "would repeat one set of numbers, so one panel shows it." for p, ds in merged)
+
 def data_label(preset, datasets):
     "How a figure names `datasets` at `preset`: 'CIFAR-10', or 'digits (stand-in for CIFAR-10)' where a small preset replaces it."
     asked = list(dict.fromkeys(_as_list(datasets)))
@@ -339,8 +353,29 @@ def _t1_pivot(d, columns):
 
 _T1_COLUMNS = ('SidAE', 'SimSiam', 'autoencoder', NAMES['random'], NAMES['supervised'])
 
+def _stands_in(ours):
+    "True if the runs of `ours` used stand-ins for the paper's data sets (a small preset's digits)."
+    ssl = ours[ours.method.isin(['sidae', 'simsiam', 'ae'])]
+    return bool(((ssl.pretrain != ssl.paper_pretrain) | (ssl.downstream != ssl.paper_downstream)).any())
+
+def _t1_stand_in(ours, value='acc'):
+    "Table 1 at a small preset: one row per distinct set of runs (the paper's rows it stands for named), mean (SE) of `value`, ours only."
+    sw = ours[ours.method == 'sidae'].groupby(['paper_pretrain', 'paper_downstream', 'frac'])['w'].first()
+    o = ours[ours[value].notna()].copy()
+    o['run_w'] = [sw.get((p, d, f)) for p, d, f in zip(o.paper_pretrain, o.paper_downstream, o.frac)]
+    o['used'] = [ds if p is None or pd.isna(p) else p for p, ds in zip(o.pretrain, o.downstream)]
+    o['stands'] = [DATA_NAMES[d] + ('' if p == d else f" pre-trained on {DATA_NAMES[p]}") for p, d in zip(o.paper_pretrain, o.paper_downstream)]
+    keys = ['used', 'downstream', 'frac', 'run_w']
+    stands = o.groupby(keys, sort=False)['stands'].agg(lambda v: ', '.join(dict.fromkeys(v)))
+    s = mean_se(o, by=keys + ['method'], value=value)
+    d = pd.DataFrame(dict(data=[DATA_NAMES[r.downstream] + (f" pre-trained on {DATA_NAMES[r.used]}" if r.used != r.downstream else '') for r in s.itertuples()],
+                          setting=[f"{pct(r.frac)}, SidAE w = {r.run_w:g}; stands for {stands[(r.used, r.downstream, r.frac, r.run_w)]}" for r in s.itertuples()],
+                          method=[NAMES[m] for m in s.method], cell=[f"{m:.2f}" + ('' if pd.isna(e) else f" ({e:.2f})") for m, e in zip(s['mean'], s['se'])]))
+    return _t1_pivot(d, _T1_COLUMNS)
+
 def table1_layout(b, ours=None):
     "`beside_paper`'s comparison in the paper's layout (a row per data set and setting, a column per method), with the baselines."
+    if ours is not None and _stands_in(ours): return _t1_stand_in(ours)     # digits for every data set: identical rows once, no comparison
     d = _t1_frame(list(b.itertuples()), [_t1_cell(r) for r in b.itertuples()])
     if ours is not None: d = pd.concat([d, _t1_frame(*_t1_summary(ours[ours.method.isin(BASELINES)], 'acc'))], ignore_index=True)
     return _t1_pivot(d, _T1_COLUMNS)
@@ -353,6 +388,7 @@ def _t1_summary(ours, value):
 
 def table1_metric(ours, value):
     "Our mean (SE) of `value` ('knn_acc', 'train_acc', 'acc') in Table 1's layout, with the baselines that have it."
+    if _stands_in(ours): return _t1_stand_in(ours, value)
     return _t1_pivot(_t1_frame(*_t1_summary(ours, value)), _T1_COLUMNS)
 
 # %% ../nbs/16_figures.ipynb #e32a6894

@@ -49,11 +49,16 @@ def L_sidae(l_dae, l_si, w):
     return w * l_dae + (1 - w) * l_si
 
 # %% ../nbs/07_losses.ipynb #cc6c8a0c
-def siamese_loss(out, x, x1=None, x2=None, w=0.5, target='original'):
-    "Total loss and its parts {'loss', 'L_si', 'L_dae'} (absent parts are None) for a `Siamese` output dict."
+def _scaled(t, scale):
+    "`t` times the per-channel `scale` ((3,) or broadcastable), or `t` itself without one (or for None)."
+    return t if scale is None or t is None else t * scale.view(1, -1, 1, 1)
+
+def siamese_loss(out, x, x1=None, x2=None, w=0.5, target='original', recon_scale=None):
+    "Total loss and its parts {'loss', 'L_si', 'L_dae'} for a `Siamese` output; `recon_scale` (the per-channel std): L_dae in pixels."
     w = check_w(w)
     l_si = L_si(out['p1'], out['p2'], out['z1'], out['z2']) if 'p1' in out else None
-    l_dae = L_dae(x, out['r1'], out['r2'], x1, x2, target) if 'r1' in out else None
+    s = recon_scale                       # normalised values times the std are pixels up to the mean, which the difference cancels
+    l_dae = L_dae(_scaled(x, s), _scaled(out['r1'], s), _scaled(out['r2'], s), _scaled(x1, s), _scaled(x2, s), target) if 'r1' in out else None
     if l_si is None and w != 1: raise ValueError(f"w={w} needs a predictor (L_si); a model without one (the autoencoder) takes w=1")
     if l_dae is None and w != 0: raise ValueError(f"w={w} needs a decoder (L_dae); a model without one (SimSiam) takes w=0")
     loss = L_sidae(l_dae if l_dae is not None else 0., l_si if l_si is not None else 0., w)

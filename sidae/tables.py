@@ -93,7 +93,8 @@ def beside_paper(df, table=None):
     paper = table.rename(columns=dict(pretrain='paper_pretrain', downstream='paper_downstream', mean='paper_mean', stderr='paper_se'))
     out = paper.merge(ours, on=['paper_pretrain', 'paper_downstream', 'frac', 'method'])
     out['paper_w'] = [paper_w(p) if m == 'sidae' else w for p, m, w in zip(out.paper_pretrain, out.method, out.w)]
-    out['diff'] = out.ours_mean - out.paper_mean
+    real = (out.pretrain == out.paper_pretrain) & (out.downstream == out.paper_downstream)   # a stand-in (digits) is not the paper's data
+    out['diff'] = (out.ours_mean - out.paper_mean).where(real)
     return out[_BESIDE].reset_index(drop=True)
 
 def paper_markers(df, table=None):

@@ -27,6 +27,10 @@ channels_last on the CPU for width < 8; the paper's width 64 and every GPU are u
 
 For channels_last and compile the weights after the step are compared too (the tolerance in the table): the backward pass and the
 optimiser step are fast-path code as well.
+
+Where CUDA exists the same tests run on the GPU (`DEVICE`), with TF32 off so that float32 is float32, and inductor generates
+Triton kernels: the path a GPU run takes. Before, they ran on the CPU even on a GPU machine (a slow C++ compile, no CUDA path
+covered). CI has no GPU; the GPU check (`python3 -m sidae.gpucheck`) covers the same paths at paper size on a lent GPU.
 """
 import copy, os, shutil
 import pytest, torch
@@ -34,15 +38,25 @@ from sidae.models import build_model
 from sidae.pretrain import train_step
 
 W = 0.5
+DEVICE = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+
+
+@pytest.fixture(autouse=True)
+def no_tf32():
+    "float32 in full float32 on CUDA (its default lets cuDNN convolutions use TF32), restored afterwards."
+    before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
 
 
 def _setup(width=4):
     torch.manual_seed(0)
-    model = build_model('sidae', width=width, d_hid=32, pred_hid=8)
+    model = build_model('sidae', width=width, d_hid=32, pred_hid=8).to(DEVICE)
     g = torch.Generator().manual_seed(1)
     x = torch.randn(16, 3, 32, 32, generator=g)
     batch = (x, x + 0.1 * torch.randn(x.shape, generator=g), x + 0.1 * torch.randn(x.shape, generator=g))
-    return model, batch
+    return model, tuple(b.to(DEVICE) for b in batch)
 
 
 def _step(model, batch, net=None, **kw):
