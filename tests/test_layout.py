@@ -1,7 +1,7 @@
 """The package's shape: a stack of modules in the notebooks' reading order, each importing only from modules before it and
 never another module's `_private` names; no plotting library behind training; small functions.
 
-The order is the numbering of the library notebooks (`nbs/00_checks.ipynb` ... `nbs/23_gpucheck.ipynb`), which export the
+The order is the numbering of the library notebooks (`nbs/00_checks.ipynb` ... `nbs/24_gpucheck.ipynb`), which export the
 modules of the same names: reading the notebooks in order reads every module after the ones it uses.
 """
 import ast, re, subprocess, sys
