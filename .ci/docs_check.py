@@ -60,6 +60,8 @@ def check(site=ROOT / '_site', nbs=ROOT / 'nbs'):
     ids = {p: parsed.ids for p, parsed in pages.items()}
     for page, parsed in pages.items():
         rel = page.relative_to(site)
+        if 'fastcore.test' in page.read_text(encoding='utf-8', errors='replace'):   # plumbing, not documentation: nbdev hides it (#| hide)
+            problems.append(f'{rel}: shows a test-only import cell (from fastcore.test import ...); mark it #| hide')
         for kind, urls in (('image', parsed.imgs), ('link', parsed.links), ('asset', parsed.assets)):
             for url in urls:
                 scheme = urlsplit(url).scheme.lower()

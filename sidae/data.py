@@ -5,7 +5,7 @@
 # %% ../nbs/04_data.ipynb #00e07724
 from __future__ import annotations
 
-import os
+import hashlib, os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +21,10 @@ from .checks import choice, fraction
 from .checkpoint import atomic_save
 
 # %% auto #0
-__all__ = ['DATASETS', 'BLUR_DATASETS', 'NUM_CLASSES', 'DOWNLOAD_HINT', 'check_dataset', 'DataNotFoundError', 'default_data_root',
-           'ImageData', 'to_rgb32', 'load_split', 'pretrain_split', 'load_pretrain', 'labelled_subset',
-           'validation_split', 'channel_stats']
+__all__ = ['DATASETS', 'BLUR_DATASETS', 'NUM_CLASSES', 'FOLDER', 'DOWNLOAD_HINT', 'IMAGE_SUFFIXES', 'is_folder', 'check_dataset',
+           'dataset_tag', 'DataNotFoundError', 'default_data_root', 'ImageData', 'to_rgb32', 'load_split',
+           'load_folder', 'pretrain_split', 'load_pretrain', 'labelled_subset', 'limited', 'validation_split',
+           'channel_stats']
 
 # %% ../nbs/04_data.ipynb #d1ac07f9
 DATASETS = ('digits', 'mnist', 'fashion_mnist', 'cifar10', 'stl10')
@@ -39,14 +40,29 @@ _FOLDERS = {  # where torchvision expects each data set's files, relative to the
 }
 
 # %% ../nbs/04_data.ipynb #51cd7106
+FOLDER = 'folder:'   # a data set of your own images: 'folder:/path' (torchvision's ImageFolder layout)
+
+def is_folder(dataset) -> bool:
+    "True for a data set of your own images, 'folder:/path'."
+    return isinstance(dataset, str) and dataset.startswith(FOLDER)
+
 def check_dataset(dataset) -> str:
-    "Return `dataset` if it is one of `DATASETS`, else raise a `ValueError`."
-    return choice('dataset', dataset, DATASETS)
+    "Return `dataset` if it is one of `DATASETS` or 'folder:/path' (made absolute), else raise a `ValueError`."
+    if not is_folder(dataset): return choice('dataset', dataset, DATASETS)
+    path = dataset[len(FOLDER):].strip()
+    if not path: raise ValueError(f"dataset={dataset!r} names no folder; allowed: 'folder:/path/to/images'")
+    return FOLDER + str(Path(path).expanduser().resolve())
+
+def dataset_tag(dataset) -> str:
+    "A data set's name in folder names: itself, or 'folder-NAME-HASH' for your own images (a path has slashes)."
+    if not is_folder(dataset): return dataset
+    path = dataset[len(FOLDER):]
+    return f"folder-{Path(path).name or 'root'}-{hashlib.sha256(path.encode()).hexdigest()[:8]}"
 
 # %% ../nbs/04_data.ipynb #dd750de5
 def _check_split(dataset, split):
     "Return `split` if `dataset` has it, else raise a `ValueError`."
-    allowed = _SPLITS.get(check_dataset(dataset), ('train', 'test'))
+    allowed = ('train', 'test') if is_folder(dataset) else _SPLITS.get(check_dataset(dataset), ('train', 'test'))
     if split not in allowed:
         raise ValueError(f"split={split!r} is not a split of {dataset!r}; allowed: {', '.join(map(repr, allowed))}")
     return split
@@ -164,6 +180,7 @@ def load_split(dataset, split='train', root=None, download=False) -> ImageData:
     "Load `split` of `dataset` as uint8 (N, 3, 32, 32) images; from the cache in `root` when it is there."
     _check_split(dataset, split)
     if dataset == 'digits': return _load_digits(split)
+    if is_folder(dataset): return load_folder(check_dataset(dataset), split, root)
     root = Path(root).expanduser() if root is not None else default_data_root()
     path = _cache_path(root, dataset, split)
     data = _read_cache(path)
@@ -171,6 +188,50 @@ def load_split(dataset, split='train', root=None, download=False) -> ImageData:
     x, y, classes = _load_torchvision(dataset, split, root, download)
     data = ImageData(to_rgb32(x), y, classes, dataset, split)
     _write_cache(path, data)
+    return data
+
+# %% ../nbs/04_data.ipynb #2640dc5e
+IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.gif', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
+
+def _split_dir(path, split):
+    "The folder of `split` of a folder data set: PATH/train or PATH/test where they exist, else PATH for 'train'."
+    if (path / 'train').is_dir() or (path / 'test').is_dir(): return path / split
+    if split == 'test': raise FileNotFoundError(f"{path} has no test split: a folder data set needs {path}/train and {path}/test to be evaluated")
+    return path
+
+def _folder_files(d):
+    "([(file, label)], classes): ImageFolder's layout (a sub-folder per class), or the images of `d` itself, unlabelled (-1)."
+    if not d.is_dir(): raise FileNotFoundError(f"{d} is not a folder")
+    classes = sorted(c.name for c in d.iterdir() if c.is_dir() and not c.name.startswith('.'))
+    pick = lambda folder: sorted(f for f in folder.rglob('*') if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+    files = [(f, k) for k, c in enumerate(classes) for f in pick(d / c)] if classes else [(f, -1) for f in pick(d)]
+    if not files: raise ValueError(f"{d} has no images ({', '.join(IMAGE_SUFFIXES)}), neither in it nor in class sub-folders")
+    return files, classes
+
+def _read_images(files):
+    "uint8 (N, 3, H, W) of image files, all of one size; an unreadable file or another size raises ValueError naming it."
+    from PIL import Image
+    arrays, size0 = [], None
+    for f, _ in files:
+        try:
+            with Image.open(f) as im: a = np.asarray(im.convert('RGB'))
+        except Exception as e: raise ValueError(f"{f} cannot be read as an image ({type(e).__name__}: {e})") from None
+        if size0 is None: size0, first = a.shape[:2], f
+        elif a.shape[:2] != size0:
+            raise ValueError(f"{f} is {a.shape[1]}x{a.shape[0]}, but {first} is {size0[1]}x{size0[0]}: a folder data set needs images of one size")
+        arrays.append(a)
+    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
+
+def load_folder(dataset, split='train', root=None) -> ImageData:
+    "Split `split` of a folder data set ('folder:/path') as uint8 (N, 3, 32, 32): read once, then from its cache in `root`."
+    path = Path(check_dataset(dataset)[len(FOLDER):])
+    files, classes = _folder_files(_split_dir(path, split))
+    stamp = hashlib.sha256(repr([(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f, _ in files]).encode()).hexdigest()[:16]
+    cache = _cache_path(Path(root).expanduser() if root is not None else default_data_root(), f"{dataset_tag(dataset)}-{stamp}", split)
+    data = _read_cache(cache)
+    if data is not None: return data
+    data = ImageData(to_rgb32(_read_images(files)), torch.tensor([k for _, k in files], dtype=torch.long), classes, dataset, split)
+    _write_cache(cache, data)
     return data
 
 # %% ../nbs/04_data.ipynb #e0cc23fe
@@ -204,6 +265,11 @@ def labelled_subset(y, frac, seed=0) -> torch.Tensor:
     return torch.tensor(sorted(take), dtype=torch.long)
 
 # %% ../nbs/04_data.ipynb #701101d2
+def limited(y, n, seed=0) -> torch.Tensor:
+    "Sorted indices of a fixed random subset of `n` of the images with labels `y` (all if fewer), every class in it (`labelled_subset`)."
+    y = torch.as_tensor(y).long().flatten()
+    return torch.arange(len(y)) if n >= len(y) else labelled_subset(y, n / len(y), seed)
+
 def validation_split(y, frac=0.2, seed=0) -> tuple:
     "(fit, val): sorted indices of a fixed stratified split of labels `y`, `frac` of every class in `val`."
     if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0 < frac < 1:

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from .checks import positive_int, nonneg_int, number, flag, choice, fraction
 from .devices import check_device, AMPS, autocast
 from .checkpoint import CorruptFileError, Resumable, check_zip, is_read_failure, short_error
-from .data import load_split, labelled_subset, validation_split, channel_stats, check_dataset, NUM_CLASSES
+from .data import load_split, labelled_subset, validation_split, channel_stats, check_dataset, NUM_CLASSES, limited
 from .augment import BatchAugment, normalize
 from .models import ResNet18Backbone, projection_mlp, Classifier, FEATURES
 from .losses import check_finite
@@ -52,13 +52,15 @@ class EvalConfig:
     knn_t: float = 0.1            # its temperature
     split: str = 'test'           # 'test': accuracy on the test split; 'val': on the validation split of the training split
     merge_last: bool = True       # a last batch under half a batch joins the one before (False: kept alone, as before 2026-12)
+    limit: int = None             # keep a fixed random subset of this many training images (every class in it): small runs on real data
 
     def __post_init__(self):
-        check_dataset(self.dataset)
+        self.dataset = check_dataset(self.dataset)
         choice('mode', self.mode, MODES)
         self.frac = fraction('frac', self.frac)
         for k in ('epochs', 'batch_size', 'width', 'knn_k'): setattr(self, k, positive_int(k, getattr(self, k)))
         for k in ('seed', 'subset_seed'): setattr(self, k, nonneg_int(k, getattr(self, k)))
+        if self.limit is not None: self.limit = positive_int('limit', self.limit)
         self.lr, self.knn_t = number('lr', self.lr, positive=True), number('knn_t', self.knn_t, positive=True)
         for k in ('momentum', 'weight_decay'): setattr(self, k, number(k, getattr(self, k)))
         choice('schedule', self.schedule, SCHEDULES)
@@ -208,7 +210,8 @@ def fit_lbfgs(fc, feats, y, weight_decay, max_iter=_LBFGS_STEPS):
 
 # %% ../nbs/10_evaluate.ipynb #da5d9125
 def downstream_splits(cfg, train, test):
-    "(train, test) of an evaluation: the data set's splits, or with split='val' the fit and validation parts of `train`."
+    "(train, test) of an evaluation: the data set's splits (the training split within `limit`), or with split='val' its fit and validation parts."
+    if cfg.limit: train = train.subset(limited(train.y, cfg.limit))
     if cfg.split == 'test': return train, test
     fit, val = validation_split(train.y)
     return train.subset(fit), train.subset(val)

@@ -19,7 +19,7 @@ import sidae
 from .checks import fraction
 from .devices import check_device, fast_path
 from .checkpoint import atomic_write, atomic_write_text
-from .data import check_dataset, DATASETS
+from .data import check_dataset, dataset_tag, DATASETS
 from .losses import check_w
 from .checks import not_known
 from .executors import EXECUTORS, make_executor
@@ -139,19 +139,20 @@ class FigureSetup:
     store: RunStore
     amp: str = 'none'        # the number format of every run: 'bf16' on the fast path of a CUDA GPU (sidae.devices.fast_path)
     executor: object = None  # what computes the missing runs (sidae.executors): a LocalExecutor, a SlurmExecutor, or None (one by one)
+    stand_in: bool = True    # the small presets: digits for the paper's data sets (False: the named data set, a fixed subset of it)
 
     def __repr__(self):
         return (f"FigureSetup(preset={self.preset!r}, device={str(self.device)!r}, seeds={self.seeds}, epochs={self.epochs}, "
-                f"stages={self.stages}, amp={self.amp!r}, executor={type(self.executor).__name__ if self.executor else None}, "
+                f"stages={self.stages}, amp={self.amp!r}, stand_in={self.stand_in}, executor={type(self.executor).__name__ if self.executor else None}, "
                 f"store={shown(self.store.root)!r})")
 
     def pretrain_config(self, dataset, method, w, seed):
         "The PretrainConfig of `method` with `w` and `seed` on the data set that stands for `dataset` at this preset."
-        return preset_pretrain(self.preset, dataset, method=method, w=w, seed=seed, epochs=self.epochs, stages=self.stages, amp=self.amp)
+        return preset_pretrain(self.preset, dataset, self.stand_in, method=method, w=w, seed=seed, epochs=self.epochs, stages=self.stages, amp=self.amp)
 
     def eval_config(self, dataset, frac, mode, seed):
         "The EvalConfig of a downstream run on the data set that stands for `dataset`, with the fixed labelled subset."
-        return preset_eval(self.preset, dataset, frac=frac, mode=mode, seed=seed, amp=self.amp)
+        return preset_eval(self.preset, dataset, self.stand_in, frac=frac, mode=mode, seed=seed, amp=self.amp)
 
 def _as_dict(v, name):
     "A dict parameter: None is {}, a string from papermill's command line (\"{'partition': 'gpu'}\") is parsed."
@@ -170,9 +171,9 @@ def _devices(device, executor):
     return target, check_device(None)
 
 def figure_setup(preset=None, seeds=None, epochs=None, store=None, data_root=None, download=False, device=None, progress=True, fast=True,
-                 executor='local', slurm=None, wait=True):
+                 executor='local', slurm=None, wait=True, stand_in=True):
     "Validate a paper notebook's common parameters, choose its executor and open its run store; `fast`: the device's fast path."
-    for k, v in dict(download=download, fast=fast, wait=wait).items():
+    for k, v in dict(download=download, fast=fast, wait=wait, stand_in=stand_in).items():
         if not isinstance(v, bool): raise ValueError(f"{k}={v!r} is not valid; allowed: True, False")
     ex = make_executor(executor, _as_dict(slurm, 'slurm'), wait)
     dev, here = _devices(device, ex)
@@ -180,7 +181,7 @@ def figure_setup(preset=None, seeds=None, epochs=None, store=None, data_root=Non
     epochs, stages = _preset_stages(preset, _check_epochs(epochs))
     rs = RunStore(_from_root(store) if store else None, device=str(here), data_root=_from_root(data_root) if data_root else None,
                   download=download, progress=progress, fast=fast)
-    return FigureSetup(preset, dev, check_seeds(seeds, preset), epochs, stages, rs, fast_path(dev, fast)['amp'], ex)
+    return FigureSetup(preset, dev, check_seeds(seeds, preset), epochs, stages, rs, fast_path(dev, fast)['amp'], ex, stand_in)
 
 # %% ../nbs/17_figures.ipynb #11c44ead
 _COLUMNS = ['preset', 'method', 'label', 'w', 'seed', 'epoch', 'frac', 'mode', 'pretrain', 'downstream',
@@ -245,11 +246,11 @@ def collect_curves(setup, methods, pretrain='cifar10', downstream=None, fracs=(0
     return _run_jobs(setup, curve_jobs(setup, methods, pretrain, downstream, fracs, mode, stages, supervised, random_init))
 
 # %% ../nbs/17_figures.ipynb #88a8f3be
-def stand_in_panels(preset, datasets):
+def stand_in_panels(preset, datasets, stand_in=True):
     "{panel data set: [the data sets it stands for]}: one panel per data set the preset really uses (stand-ins for one would repeat it)."
-    panels = {}
+    panels, used = {}, lambda d: preset_dataset(preset, d, stand_in)
     for ds in _as_list(datasets):
-        first = next((p for p in panels if preset_dataset(preset, p) == preset_dataset(preset, ds)), ds)
+        first = next((p for p in panels if used(p) == used(ds)), ds)
         panels.setdefault(first, []).append(ds)
     return panels
 
@@ -259,25 +260,27 @@ def panel_note(preset, panels):
     return ' '.join(f"At preset '{preset}' {DATA_NAMES[preset_dataset(preset, p)]} stands for {', '.join(DATA_NAMES[x] for x in ds)}: their panels "
                     "would repeat one set of numbers, so one panel shows it." for p, ds in merged)
 
-def data_label(preset, datasets):
-    "How a figure names `datasets` at `preset`: 'CIFAR-10', or 'digits (stand-in for CIFAR-10)' where a small preset replaces it."
+def data_label(preset, datasets, stand_in=True):
+    "How a figure names `datasets` at `preset`: 'CIFAR-10', 'digits (stand-in for CIFAR-10)', or 'CIFAR-10 (5,000 training images)' on real data."
     asked = list(dict.fromkeys(_as_list(datasets)))
-    used = list(dict.fromkeys(preset_dataset(preset, d) for d in asked))
-    def names(ds): return ', '.join(DATA_NAMES[d] for d in ds)
-    return names(asked) if used == asked else f"{names(used)} (stand-in for {names(asked)})"
+    used = list(dict.fromkeys(preset_dataset(preset, d, stand_in) for d in asked))
+    def names(ds): return ', '.join(DATA_NAMES.get(d, d) for d in ds)
+    if used != asked: return f"{names(used)} (stand-in for {names(asked)})"
+    small = check_preset(preset)['data'] is not None
+    return f"{names(asked)} ({preset_pretrain(preset, asked[0], False).limit:,} training images)" if small else names(asked)
 
-def figure_title(setup, headline, probe=True):
-    "`headline`, the preset, epochs and seeds, and at the small presets: not the paper's experiment, and the recipe's deviations."
+def figure_title(setup, headline, probe=True, dataset='cifar10'):
+    "`headline`, the preset, epochs and seeds, and at the small presets: not the paper's experiment, and the recipe's deviations (for `dataset`)."
     amp = '' if setup.amp == 'none' else f", {setup.amp} autocast"
     scale = f"preset '{setup.preset}'{amp}, {setup.epochs} pre-training epochs, {seeds_label(setup.seeds)}, mean ± standard error"
     if setup.preset == 'paper': return f"{headline}\n{scale}"
-    dev = preset_deviations(setup.preset, probe)
-    return f"{headline}\n{scale}\nsmall scale: not the paper's experiment" + (f"; deviations: {', '.join(dev)}" if dev else '')
+    dev, real = preset_deviations(setup.preset, probe, dataset, setup.stand_in), '' if setup.stand_in else ' (the real data set, a fixed subset)'
+    return f"{headline}\n{scale}\nsmall scale{real}: not the paper's experiment" + (f"; deviations: {', '.join(dev)}" if dev else '')
 
 # %% ../nbs/17_figures.ipynb #82b811d4
-def _data_tag(preset, datasets):
+def _data_tag(preset, datasets, stand_in=True):
     "The data sets a preset really uses for `datasets`, joined by '+' ('mnist+fashion_mnist'; 'digits' at the small presets)."
-    return '+'.join(dict.fromkeys(preset_dataset(preset, d) for d in _as_list(datasets)))
+    return '+'.join(dict.fromkeys(dataset_tag(preset_dataset(preset, d, stand_in)) for d in _as_list(datasets)))
 
 def _tag(v):
     "A parameter value in a file name: 0.01 -> '0.01', 1.0 -> '1', [0.125, 0.25] -> '0.125+0.25'."
@@ -287,7 +290,7 @@ def figure_name(fig, setup, datasets, **params):
     "A file name: figure, data sets really used, the figure's parameters, non-default epochs, preset, bf16 if so, number of seeds."
     n = len(setup.seeds)
     epochs = [] if setup.epochs == _preset_stages(setup.preset)[0] else [f"{setup.epochs}ep"]
-    return '-'.join([fig, _data_tag(setup.preset, datasets), *(f"{k}{_tag(v)}" for k, v in params.items()), *epochs,
+    return '-'.join([fig, _data_tag(setup.preset, datasets, setup.stand_in), *(f"{k}{_tag(v)}" for k, v in params.items()), *epochs,
                      setup.preset, *([setup.amp] if setup.amp != 'none' else []), f"{n}seed{'s' * (n != 1)}"])
 
 def save_figure(fig, df, name, fig_dir='figures', dpi=150):

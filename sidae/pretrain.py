@@ -5,7 +5,8 @@
 # %% auto #0
 __all__ = ['PIPELINES', 'RECON_SPACES', 'METHOD_W', 'CHECK_EVERY', 'default_stages', 'check_stages', 'PretrainConfig',
            'fast_batches', 'reference_batches', 'epoch_batches', 'collapse_std', 'train_step', 'base_lr', 'lr_factor',
-           'make_optimizer', 'save_stage', 'write_log', 'train_path', 'pretrain', 'reconstruct', 'save_reconstructions']
+           'make_optimizer', 'save_stage', 'write_log', 'train_path', 'open_tensorboard', 'log_tensorboard', 'pretrain',
+           'reconstruct', 'save_reconstructions']
 
 # %% ../nbs/09_pretrain.ipynb #28f5a55c
 import math, numbers, time, warnings
@@ -19,7 +20,7 @@ from .checks import positive_int, nonneg_int, number, unit, flag, choice
 from .devices import check_device, AMPS, autocast, at_least_f32, fast_path, compile_available
 from .distributed import world, shard, sync_batchnorm, mean_over_processes
 from .checkpoint import atomic_save, atomic_write, atomic_write_text, Resumable
-from .data import load_pretrain, pretrain_split, validation_split, channel_stats, check_dataset, BLUR_DATASETS
+from .data import load_pretrain, pretrain_split, validation_split, channel_stats, check_dataset, BLUR_DATASETS, limited
 from .augment import paper_augment, reference_transform, normalize, denormalize
 from .models import build_model, check_method
 from .losses import siamese_loss, check_w, check_finite, TARGETS
@@ -80,9 +81,10 @@ class PretrainConfig:
     warmup_epochs: int = 0              # linear warm-up of the learning rate before the cosine decay (solo-learn's SimSiam)
     holdout: bool = False               # pre-train without the validation images of the training split (choosing constants)
     recon_space: str = 'normalized'     # L_dae on standardised images (the network's own space) or 'pixels' in [0, 1]
+    limit_by: str = 'first'             # `limit` keeps the first images, or a fixed random subset with every class ('stratified')
 
     def __post_init__(self):
-        check_dataset(self.dataset)
+        self.dataset = check_dataset(self.dataset)
         check_method(self.method)
         self.w = _check_w_of_method(self.method, self.w)
         self.seed, self.warmup_epochs = nonneg_int('seed', self.seed), nonneg_int('warmup_epochs', self.warmup_epochs)
@@ -100,6 +102,7 @@ class PretrainConfig:
                              "images to hold out; allowed: holdout=False for 'stl10'")
         choice('target', self.target, TARGETS)
         choice('recon_space', self.recon_space, RECON_SPACES)
+        choice('limit_by', self.limit_by, ('first', 'stratified'))
         choice('pipeline', self.pipeline, PIPELINES)
         self.amp = choice('amp', 'none' if self.amp is None else self.amp, AMPS)
         self.stages = check_stages(self.stages, self.epochs)
@@ -245,7 +248,7 @@ def _pretrain_data(cfg, data, data_root, download):
     "The pre-training images of `cfg`: `data`, else its pre-training split, without held-out images, within `limit`."
     data = data if data is not None else load_pretrain(cfg.dataset, data_root, download)
     if cfg.holdout: data = data.subset(validation_split(data.y)[0])
-    if cfg.limit: data = data.subset(torch.arange(min(cfg.limit, len(data))))
+    if cfg.limit: data = data.subset(torch.arange(min(cfg.limit, len(data))) if cfg.limit_by == 'first' else limited(data.y, cfg.limit))
     if cfg.batch_size > len(data):
         raise ValueError(f"batch_size={cfg.batch_size} is larger than the pre-training data ({len(data)} images of {cfg.dataset}); "
                          f"allowed: 1..{len(data)}")
@@ -321,8 +324,29 @@ def _finish(run_dir, model, data, mean, std, rows, cfg, device):
     if rank == 0 and model.decoder is not None and not (run_dir / 'recon.png').exists() and len(rows) == cfg.epochs:
         save_reconstructions(model, data.x[:8].to(device), mean, std, run_dir / 'recon.png')
 
+def open_tensorboard(run_dir, start, cfg):
+    "A SummaryWriter on RUN/tb for rank 0 (epochs from `start` on replace what a killed attempt wrote), or None without tensorboard."
+    if world()[0] != 0: return None
+    try: from torch.utils.tensorboard import SummaryWriter
+    except ImportError: return None                       # optional: log.csv stays the record
+    tb = SummaryWriter(str(Path(run_dir) / 'tb'), purge_step=start + 1)
+    if start == 0: tb.add_text('config', '\n'.join(f"    {k}: {v}" for k, v in cfg.to_dict().items()), 0)
+    return tb
+
+def log_tensorboard(tb, row, model, data, mean, std, cfg, device):
+    "An epoch's log row as scalars (loss parts, lr, collapse monitor, kNN accuracy), and at each stage the decoder's reconstructions."
+    e = int(row['epoch'])
+    for k, v in row.items():
+        if k not in ('epoch', 'seconds', 'collapse'): tb.add_scalar(f"pretrain/{k}", v, e)
+    tb.add_scalar('time/epoch_seconds', row['seconds'], e)
+    if e in cfg.stages and model.decoder is not None:
+        x = data.x[:8].to(device)
+        grid = make_grid(torch.cat([x.float().cpu() / 255, reconstruct(model, x, mean, std).cpu()]), nrow=8, padding=1)
+        tb.add_image('reconstructions (top: originals)', grid, e)
+    tb.flush()
+
 def pretrain(cfg, run_dir, device=None, data_root=None, download=False, data=None, channels_last=None, compile=None,
-             checkpoint_every=1, knn_every=0, num_workers=2, progress=True, collapse_warn=None, stop_after=None):
+             checkpoint_every=1, knn_every=0, num_workers=2, progress=True, collapse_warn=None, stop_after=None, tensorboard=True):
     "Pre-train `cfg` (a PretrainConfig) into `run_dir`, resuming from its state if there is one; returns the result dict."
     path = train_path(cfg, device, channels_last, compile)                    # channels_last, compile None: the device's fast path
     channels_last, compile = path['channels_last'], path['compile']
@@ -339,14 +363,17 @@ def pretrain(cfg, run_dir, device=None, data_root=None, download=False, data=Non
     net, batches = _network(parts['model'], device, compile), epoch_batches(cfg, data, device, mean, std, num_workers)
     opts = dict(n=len(data), channels_last=channels_last, collapse_warn=collapse_warn, knn_every=knn_every, mean=mean, std=std,
                 data_root=data_root)
+    tb = open_tensorboard(run_dir, start, cfg) if tensorboard else None     # None where tensorboard is not installed, or not rank 0
     bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs, desc=f"{cfg.method} {cfg.dataset}",
                disable=not progress or world()[0] != 0, leave=True)
     for epoch in bar:
         rows.append(_run_epoch(net, parts, batches, cfg, epoch, opts))
         bar.set_postfix({k: f"{rows[-1][k]:.3f}" for k in ('loss', 'L_si', 'L_dae', 'z_std', 'knn_acc') if k in rows[-1]})
         _save_epoch(run_dir, ck, rows, cfg, mean, std, checkpoint_every)
+        if tb: log_tensorboard(tb, rows[-1], parts['model'], data, mean, std, cfg, device)
         if stop_after is not None and epoch + 1 >= stop_after: break
     bar.close()
+    if tb: tb.close()
     _finish(run_dir, parts['model'], data, mean, std, rows, cfg, device)
     return dict(run_dir=run_dir, model=parts['model'], rows=rows, mean=mean.cpu(), std=std.cpu(), resumed_from=start, path=path,
                 stages={e: run_dir / f'stage-{e:04d}.pt' for e in cfg.stages if (run_dir / f'stage-{e:04d}.pt').exists()})

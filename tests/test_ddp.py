@@ -26,7 +26,7 @@ import torch.multiprocessing as mp
 
 CFG = dict(dataset='digits', width=4, d_hid=32, pred_hid=8, limit=256, batch_size=64, epochs=2, method='sidae')
 ATOL = 1e-4
-FILES = ['log.csv', 'recon.png', 'stage-0000.pt', 'stage-0002.pt', 'state.prev.pt', 'state.pt']   # stage 0: the initial weights
+FILES = ['log.csv', 'recon.png', 'stage-0000.pt', 'stage-0002.pt', 'state.prev.pt', 'state.pt', 'tb']   # stage 0: the initial weights; tb: rank 0's TensorBoard
 
 
 def _free_port():

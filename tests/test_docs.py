@@ -54,11 +54,12 @@ def test_checker_finds_missing_pages_images_links_and_fragments(tmp_path):
     (site / 'index.html').write_text('<h1 id="top">x</h1><img src="_images/ok.png"><a href="a.html#top">a</a>'
                                      '<a href="https://x.org/missing.html">ext</a><a href="#top">self</a>')
     (site / 'a.html').write_text('<p id="p">a</p><img src="_images/gone.png"><a href="index.html#nowhere">i</a>'
-                                 '<a href="nope.html">n</a><script src="https://cdn.example/x.js"></script>')
+                                 '<a href="nope.html">n</a><script src="https://cdn.example/x.js"></script>'
+                                 '<pre><span class="kn">from</span> <span class="nn">fastcore.test</span> import test_eq</pre>')
     problems, n = check.check(site, nbs)
     text = '\n'.join(problems)
-    assert len(problems) == 6, text
+    assert len(problems) == 7, text
     for s in ('no page b.html', "image '_images/gone.png'", "no id 'nowhere'", "link 'nope.html'", "no id 'top' in a.html",
-              'cdn.example'):
+              'cdn.example', 'a.html: shows a test-only import cell'):
         assert s in text, (s, text)
     assert n['pages'] == 2 and n['notebooks'] == 3 and n['images'] == 2

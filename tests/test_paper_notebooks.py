@@ -215,3 +215,21 @@ def test_recon_space_study(store, tmp_path):
     df = pd.read_csv(figs / f'{name}.csv')
     assert set(df.recon_space) == {'normalized', 'pixels'} and set(df.w) == {0.125, 0.25, 0.5} and set(df.epoch) == {0, 2}
     assert df[['acc', 'knn_acc']].stack().between(0, 100).all()
+
+
+def test_fig3_on_the_real_data_set_at_a_small_preset(store, tmp_path):
+    "`-p stand_in False`: the smoke preset on CIFAR-10 itself (small files in torchvision's real format), not digits; the name says so."
+    import pickle
+    import numpy as np
+    from unittest import mock
+    from sidae.data import load_split
+    root, rng = tmp_path / 'data', np.random.default_rng(0)
+    folder = root / 'cifar-10-batches-py'; folder.mkdir(parents=True)
+    for name, n in [(f'data_batch_{i}', 60) for i in range(1, 6)] + [('test_batch', 100)]:
+        with open(folder / name, 'wb') as f: pickle.dump({'data': rng.integers(0, 256, (n, 3072), dtype=np.uint8), 'labels': (np.arange(n) % 10).tolist()}, f)
+    with open(folder / 'batches.meta', 'wb') as f: pickle.dump({'label_names': [f'c{i}' for i in range(10)]}, f)
+    with mock.patch('torchvision.datasets.cifar.check_integrity', lambda *a, **k: True):   # the md5 sums are those of the real files
+        for split in ('train', 'test'): load_split('cifar10', split, root=root)              # read once into sidae's cache, as a user's first run does
+    figs = _execute('fig3', store, tmp_path, frac=1.0, stand_in=False, data_root=str(root))
+    df = _files(figs, 'fig3-cifar10-frac1-w0.5-smoke-1seed')
+    assert set(df.pretrain.dropna()) == {'cifar10'} and set(df.downstream) == {'cifar10'}
