@@ -6,7 +6,7 @@
 __all__ = ['AMPS', 'check_device', 'autocast', 'at_least_f32', 'host_syncs', 'op_counts', 'compile_available', 'fast_path']
 
 # %% ../nbs/01_devices.ipynb #11541c97
-import collections, os, shutil, sys, sysconfig
+import collections, os, shutil, sysconfig
 from contextlib import nullcontext
 from pathlib import Path
 import torch

@@ -6,11 +6,11 @@
 __all__ = ['STEM', 'torchvision_resnet18', 'stage_file', 'stage_accuracies', 'export_backbone', 'load_backbone']
 
 # %% ../nbs/13_export.ipynb #608f7141
-import json
 from pathlib import Path
 import torch, torch.nn as nn
 import torchvision
-from torchvision.models.resnet import ResNet, BasicBlock
+from torchvision.models.resnet import BasicBlock
+from .checkpoint import read_json, atomic_save, atomic_write_json   # torch only: still light enough for torch.hub
 
 # %% ../nbs/13_export.ipynb #3df6a4fc
 STEM = "conv1: 3x3 convolution, stride 1, padding 1; no max-pool (the CIFAR stem of the paper's ResNet-18)"
@@ -35,17 +35,12 @@ def stage_file(src):
         raise FileNotFoundError(f"src={str(src)!r} is neither a stage checkpoint nor a run folder with one; allowed: RUN/stage-EEEE.pt or RUN")
     return stages[-1]
 
-def _json(p):
-    "A JSON file's content, or None."
-    try: return json.loads(Path(p).read_text())
-    except (OSError, ValueError): return None
-
 def stage_accuracies(stage):
     "Every evaluation the run store holds of `stage` (a stage file in STORE/pretrain/RUN/): mode, data set, fraction, accuracies."
     run, epoch = Path(stage).parent, int(Path(stage).stem.split('-')[1])
-    cfg, out = _json(run / 'config.json'), []
+    cfg, out = read_json(run / 'config.json'), []
     for d in sorted((run.parent.parent / 'evaluate').glob('*/')) if run.parent.name == 'pretrain' else []:
-        c, r = _json(d / 'config.json'), _json(d / 'result.json')
+        c, r = read_json(d / 'config.json'), read_json(d / 'result.json')
         if c and r and c.get('pretrain') == cfg and c.get('stage') == epoch:
             e = c['evaluate']
             out.append(dict(mode=e['mode'], dataset=e['dataset'], frac=e['frac'], split=e['split'], seed=e['seed'],
@@ -56,7 +51,6 @@ def stage_accuracies(stage):
 def export_backbone(src, out):
     "Write OUT/backbone.pth (a torchvision resnet18 state dict without fc) and OUT/backbone.json (what it is) for a stage or a run."
     from sidae.evaluate import load_stage                 # the writing side only: loading needs torch and torchvision alone
-    from sidae.checkpoint import atomic_save, atomic_write_json
     stage = stage_file(src)
     backbone, _, (mean, std), cfg = load_stage(stage)
     out = Path(out)
@@ -72,7 +66,7 @@ def load_backbone(path, map_location='cpu'):
     "torchvision's resnet18 with the CIFAR stem, fc = Identity and the weights of an exported backbone (its .pth or folder), in eval mode."
     path = Path(path)
     path = path / 'backbone.pth' if path.is_dir() else path
-    meta = _json(path.with_suffix('.json')) or {}
+    meta = read_json(path.with_suffix('.json')) or {}
     sd = torch.load(path, map_location=map_location, weights_only=True)
     m = torchvision_resnet18(meta.get('width', sd['conv1.weight'].shape[0]))
     m.load_state_dict(sd)

@@ -21,8 +21,7 @@ from .devices import check_device, fast_path
 from .checkpoint import atomic_write, atomic_write_text
 from .data import check_dataset, dataset_tag, DATASETS
 from .losses import check_w
-from .checks import not_known
-from .executors import EXECUTORS, make_executor
+from .executors import make_executor
 from .runs import RunStore, check_preset, preset_seeds, preset_dataset, preset_pretrain, preset_eval, preset_deviations
 from .tables import NAMES, METRICS, BASELINES, DATA_NAMES, method_label, mean_se, paper_methods, paper_table1, pct, seeds_label
 

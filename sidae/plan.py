@@ -7,7 +7,7 @@ __all__ = ['STATES', 'PRETRAIN_IMAGES', 'BENCH_SIZE', 'run_state', 'measured_spe
            'plan_summary', 'plan_table', 'store_status', 'job_states', 'sbatch_scripts', 'run_task']
 
 # %% ../nbs/18_plan.ipynb #b8d59a59
-import csv, json, math, os, time
+import csv, json, math, os
 from pathlib import Path
 import sidae
 from .checkpoint import read_json
