@@ -5,11 +5,12 @@
 # %% auto #0
 __all__ = ['PIPELINES', 'RECON_SPACES', 'METHOD_W', 'CHECK_EVERY', 'default_stages', 'check_stages', 'PretrainConfig',
            'fast_batches', 'reference_batches', 'epoch_batches', 'collapse_std', 'train_step', 'base_lr', 'lr_factor',
-           'make_optimizer', 'save_stage', 'write_log', 'train_path', 'open_tensorboard', 'log_tensorboard', 'pretrain',
-           'reconstruct', 'save_reconstructions']
+           'make_optimizer', 'save_stage', 'write_log', 'train_path', 'open_tensorboard', 'log_tensorboard',
+           'tensorboard_log', 'pretrain', 'reconstruct', 'save_reconstructions']
 
 # %% ../nbs/09_pretrain.ipynb #28f5a55c
-import math, numbers, time, warnings
+import math, numbers, threading, time, warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, asdict
 from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
@@ -324,14 +325,26 @@ def _finish(run_dir, model, data, mean, std, rows, cfg, device):
     if rank == 0 and model.decoder is not None and not (run_dir / 'recon.png').exists() and len(rows) == cfg.epochs:
         save_reconstructions(model, data.x[:8].to(device), mean, std, run_dir / 'recon.png')
 
+def _quiet_writer_thread(previous):
+    "A threading.excepthook that leaves out an OSError of TensorBoard's writer thread: the main thread raises it at its next flush."
+    def hook(args):
+        if not (isinstance(args.exc_value, OSError) and type(args.thread).__name__ == '_AsyncWriterThread'): previous(args)
+    hook.sidae = True
+    return hook
+
 def open_tensorboard(run_dir, start, cfg):
     "A SummaryWriter on RUN/tb for rank 0 (epochs from `start` on replace what a killed attempt wrote), or None without tensorboard."
     if world()[0] != 0: return None
     try: from torch.utils.tensorboard import SummaryWriter
     except ImportError: return None                       # optional: log.csv stays the record
+    if not getattr(threading.excepthook, 'sidae', False): threading.excepthook = _quiet_writer_thread(threading.excepthook)
     tb = SummaryWriter(str(Path(run_dir) / 'tb'), purge_step=start + 1)
     if start == 0: tb.add_text('config', '\n'.join(f"    {k}: {v}" for k, v in cfg.to_dict().items()), 0)
     return tb
+
+def _tb_error(e, tb):
+    "An OSError of TensorBoard's writer as one that names RUN/tb (its own names no file)."
+    return OSError(e.errno, f"writing TensorBoard's events: {e.strerror or e}", tb.get_logdir())
 
 def log_tensorboard(tb, row, model, data, mean, std, cfg, device):
     "An epoch's log row as scalars (loss parts, lr, collapse monitor, kNN accuracy), and at each stage the decoder's reconstructions."
@@ -343,7 +356,22 @@ def log_tensorboard(tb, row, model, data, mean, std, cfg, device):
         x = data.x[:8].to(device)
         grid = make_grid(torch.cat([x.float().cpu() / 255, reconstruct(model, x, mean, std).cpu()]), nrow=8, padding=1)
         tb.add_image('reconstructions (top: originals)', grid, e)
-    tb.flush()
+    try: tb.flush()
+    except OSError as err: raise _tb_error(err, tb) from None
+
+@contextmanager
+def tensorboard_log(run_dir, start, cfg, on=True):
+    "The loop's SummaryWriter (None when off, not rank 0 or without tensorboard), closed at the end; quietly when the loop failed."
+    tb = open_tensorboard(run_dir, start, cfg) if on else None
+    try: yield tb
+    except BaseException:
+        if tb:
+            try: tb.close()
+            except OSError: pass                          # the loop's own error (often the same full disk) is the one to report
+        raise
+    if tb:
+        try: tb.close()
+        except OSError as err: raise _tb_error(err, tb) from None
 
 def pretrain(cfg, run_dir, device=None, data_root=None, download=False, data=None, channels_last=None, compile=None,
              checkpoint_every=1, knn_every=0, num_workers=2, progress=True, collapse_warn=None, stop_after=None, tensorboard=True):
@@ -363,17 +391,16 @@ def pretrain(cfg, run_dir, device=None, data_root=None, download=False, data=Non
     net, batches = _network(parts['model'], device, compile), epoch_batches(cfg, data, device, mean, std, num_workers)
     opts = dict(n=len(data), channels_last=channels_last, collapse_warn=collapse_warn, knn_every=knn_every, mean=mean, std=std,
                 data_root=data_root)
-    tb = open_tensorboard(run_dir, start, cfg) if tensorboard else None     # None where tensorboard is not installed, or not rank 0
     bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs, desc=f"{cfg.method} {cfg.dataset}",
                disable=not progress or world()[0] != 0, leave=True)
-    for epoch in bar:
-        rows.append(_run_epoch(net, parts, batches, cfg, epoch, opts))
-        bar.set_postfix({k: f"{rows[-1][k]:.3f}" for k in ('loss', 'L_si', 'L_dae', 'z_std', 'knn_acc') if k in rows[-1]})
-        _save_epoch(run_dir, ck, rows, cfg, mean, std, checkpoint_every)
-        if tb: log_tensorboard(tb, rows[-1], parts['model'], data, mean, std, cfg, device)
-        if stop_after is not None and epoch + 1 >= stop_after: break
+    with tensorboard_log(run_dir, start, cfg, tensorboard) as tb:           # None where tensorboard is off, missing, or not rank 0
+        for epoch in bar:
+            rows.append(_run_epoch(net, parts, batches, cfg, epoch, opts))
+            bar.set_postfix({k: f"{rows[-1][k]:.3f}" for k in ('loss', 'L_si', 'L_dae', 'z_std', 'knn_acc') if k in rows[-1]})
+            _save_epoch(run_dir, ck, rows, cfg, mean, std, checkpoint_every)
+            if tb: log_tensorboard(tb, rows[-1], parts['model'], data, mean, std, cfg, device)
+            if stop_after is not None and epoch + 1 >= stop_after: break
     bar.close()
-    if tb: tb.close()
     _finish(run_dir, parts['model'], data, mean, std, rows, cfg, device)
     return dict(run_dir=run_dir, model=parts['model'], rows=rows, mean=mean.cpu(), std=std.cpu(), resumed_from=start, path=path,
                 stages={e: run_dir / f'stage-{e:04d}.pt' for e in cfg.stages if (run_dir / f'stage-{e:04d}.pt').exists()})

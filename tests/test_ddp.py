@@ -136,8 +136,8 @@ def test_ranks_agree_when_another_process_finishes_the_run(tmp_path):
     t0 = time.time()
     while not all(Path(tmp_path, f'asking{r}').exists() for r in (0, 1)): assert time.time() - t0 < 60; time.sleep(0.1)
     time.sleep(3)                                               # both ranks have asked: rank 0 waits for the lock
-    for f in done.iterdir():
-        if f.name != '.lock': shutil.copy2(f, d / f.name)
+    for f in done.iterdir():                                    # the files and the folders (tb/) of the finished run
+        if f.name != '.lock': (shutil.copytree if f.is_dir() else shutil.copy2)(f, d / f.name)
     lock.release()
     t0 = time.time()
     while not ctx.join(timeout=5): assert time.time() - t0 < 120, "the ranks did not end"

@@ -23,7 +23,7 @@ PCFG = dict(dataset='digits', method='sidae', width=4, d_hid=32, pred_hid=8, bat
 P_STEPS = 256 // 64                     # optimiser steps per pre-training epoch
 P_KILL = 2 * P_STEPS + 3                # step 3 of epoch 3: states of epochs 1 and 2 are saved
 ECFG = dict(dataset='digits', mode='finetune', frac=0.1, epochs=3, batch_size=32, width=4, augment=True)
-E_STEPS = 5                             # 135 labelled images in batches of 32
+E_STEPS = 4                             # 135 labelled images in batches of 32: 32, 32, 32 and 39 (merge_last: the 7 join the last)
 E_KILL = E_STEPS + 3                    # step 3 of epoch 2: the state of epoch 1 is saved
 
 
