@@ -8,7 +8,7 @@ __all__ = ['LOCKS', 'LEASE_S', 'lock_kind', 'run_lock']
 # %% ../nbs/11_locks.ipynb #8c3dbbb0
 import os, sys
 from pathlib import Path
-from filelock import FileLock, SoftFileLease
+from filelock import FileLock
 from .checks import not_known
 
 # %% ../nbs/11_locks.ipynb #daf91600
@@ -31,4 +31,6 @@ def run_lock(run_dir, kind=None, timeout=-1, lease_s=None):
     "The lock of a run folder: an fcntl lock on RUN/.lock ('file'), or a heartbeat lease on RUN/.lease ('soft', shared file systems)."
     if lock_kind(kind) == 'file': return FileLock(str(Path(run_dir) / '.lock'), timeout=timeout)
     lease = float(os.environ.get('SIDAE_LEASE_S', LEASE_S)) if lease_s is None else float(lease_s)
+    try: from filelock import SoftFileLease                 # filelock 3.30 and later; 'file' works with any filelock
+    except ImportError: raise ImportError("lock='soft' needs filelock's SoftFileLease (filelock 3.30 or later): pip install -U filelock") from None
     return SoftFileLease(str(Path(run_dir) / '.lease'), timeout=timeout, lease_duration=lease, on_compromise=_lease_lost)
