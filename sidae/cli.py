@@ -18,9 +18,9 @@ from .runs import RunStore, PRESETS, preset_pretrain, preset_eval
 from .data import DATASETS, DataNotFoundError, DOWNLOAD_HINT
 from .models import METHODS
 from .export import export_backbone
-from .executors import EXECUTORS, CLUSTERS
+from .executors import EXECUTORS, CLUSTERS, job_states
 from .figures import PAPER_RESULTS, figure_setup, paper_requests
-from .plan import plan, plan_summary, plan_table, sbatch_scripts, run_task, store_status, job_states
+from .plan import plan, plan_summary, plan_table, sbatch_scripts, run_task, store_status
 
 # %% ../nbs/19_cli.ipynb #5d28e5d6
 def _parse_value(s):

@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['CLUSTERS', 'EXECUTORS', 'SLURM_OPTIONS', 'compute_request', 'store_options', 'LocalExecutor', 'RunJob',
-           'submitit_module', 'evaluation_groups', 'record_jobs', 'SlurmExecutor', 'make_executor']
+           'submitit_module', 'evaluation_groups', 'record_jobs', 'job_state', 'job_states', 'SlurmExecutor',
+           'make_executor']
 
 # %% ../nbs/14_executors.ipynb #ac3542b4
 import inspect, json, multiprocessing, os, time
@@ -112,6 +113,22 @@ def record_jobs(store, cluster, name, jobs, groups):
     lines = [json.dumps(dict(submitted=when, cluster=cluster, name=name, job_id=j.job_id, folder=str(j.paths.folder), stdout=str(j.paths.stdout),
                              stderr=str(j.paths.stderr), runs=[store.request_dir(k, c).name for k, c in g])) for j, g in zip(jobs, groups)]
     with open(store.root / 'jobs.jsonl', 'a') as f: f.write(''.join(l + '\n' for l in lines))
+
+def job_state(rec):
+    "The state of one recorded job: submitit's (sacct on SLURM), or for a local job from another session whether it wrote its result."
+    try: submitit = submitit_module()
+    except ImportError: return 'unknown (submitit is not installed)'
+    if rec['cluster'] == 'slurm':
+        try: return submitit.SlurmJob(Path(rec['folder']).parent / '%j', rec['job_id']).state
+        except Exception as e: return f"unknown ({type(e).__name__})"
+    result = Path(rec['folder']) / f"{rec['job_id']}_0_result.pkl"
+    return 'FINISHED' if result.exists() else 'not finished (or not this machine\'s)'
+
+def job_states(store):
+    "The jobs recorded in the store's jobs.jsonl, each with its state now."
+    p = Path(store.root) / 'jobs.jsonl'
+    recs = [json.loads(l) for l in p.read_text().splitlines() if l.strip()] if p.exists() else []
+    return [dict(r, state=job_state(r)) for r in recs]
 
 # %% ../nbs/14_executors.ipynb #6e5d1fe7
 class SlurmExecutor:

@@ -4,17 +4,16 @@
 
 # %% auto #0
 __all__ = ['STATES', 'PRETRAIN_IMAGES', 'BENCH_SIZE', 'run_state', 'measured_speeds', 'bench_speeds', 'epoch_seconds', 'plan',
-           'plan_summary', 'plan_table', 'store_status', 'job_states', 'sbatch_scripts', 'run_task']
+           'plan_summary', 'plan_table', 'store_status', 'sbatch_scripts', 'run_task']
 
 # %% ../nbs/18_plan.ipynb #b8d59a59
 import csv, json, math, os
 from pathlib import Path
 import sidae
-from .checkpoint import read_json
+from .checkpoint import read_json, atomic_write_json, atomic_write_text
 from .evaluate import EvalConfig
 from .pretrain import PretrainConfig
-from .checkpoint import atomic_write_json, atomic_write_text
-from .executors import RunJob, evaluation_groups, store_options, submitit_module
+from .executors import RunJob, evaluation_groups, store_options
 from .figures import paper_requests, check_figures
 
 # %% ../nbs/18_plan.ipynb #570ed09c
@@ -151,22 +150,6 @@ def store_status(store):
                 runs.append(dict(run=d.name, state=state, epochs_done=len(_log_seconds(d)), host=st.get('host'), slurm_job=st.get('slurm_job'),
                                  path=st.get('path'), error=st.get('error')))
     return dict(counts=counts, pretrain=runs)
-
-def _job_state(rec):
-    "The state of one recorded job: submitit's (sacct on SLURM), or for a local job from another session whether it wrote its result."
-    try: submitit = submitit_module()
-    except ImportError: return 'unknown (submitit is not installed)'
-    if rec['cluster'] == 'slurm':
-        try: return submitit.SlurmJob(Path(rec['folder']).parent / '%j', rec['job_id']).state
-        except Exception as e: return f"unknown ({type(e).__name__})"
-    result = Path(rec['folder']) / f"{rec['job_id']}_0_result.pkl"
-    return 'FINISHED' if result.exists() else 'not finished (or not this machine\'s)'
-
-def job_states(store):
-    "The jobs recorded in the store's jobs.jsonl, each with its state now."
-    p = Path(store.root) / 'jobs.jsonl'
-    recs = [json.loads(l) for l in p.read_text().splitlines() if l.strip()] if p.exists() else []
-    return [dict(r, state=_job_state(r)) for r in recs]
 
 # %% ../nbs/18_plan.ipynb #b7afdfe4
 def _sbatch(kind, n, out, python, partition, time, account, gpus, cpus, mem_gb, parallelism, extra):
