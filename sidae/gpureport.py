@@ -9,7 +9,7 @@ __all__ = ['SIZES', 'BASELINE', 'LEVERS', 'DEFAULT_LEVERS', 'PARTS', 'TOL', 'TOL
            'Report', 'speed_rows', 'targets', 'margin', 'report_markdown', 'write_report', 'summary']
 
 # %% ../nbs/20_gpureport.ipynb #46c3c5bb
-import copy, csv, io, json, math, os, platform, shutil, sysconfig, time, traceback, warnings
+import copy, csv, importlib.metadata, io, json, math, os, platform, shutil, sysconfig, time, traceback, warnings
 from pathlib import Path
 import torch, torchvision
 from .checks import not_known
@@ -97,12 +97,17 @@ def _cuda_info(dev):
     except Exception: info['triton'] = None
     return info
 
+def _version(package):
+    "The installed version of `package`, or None."
+    try: return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError: return None
+
 def machine(dev):
     "A dict describing the machine: device, CPU, cores, threads, versions, C compiler."
     m = dict(device=torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'cpu', cpu=cpu_name(), cores=os.cpu_count(),
              threads=torch.get_num_threads(), torch=torch.__version__, torchvision=torchvision.__version__,
              python=platform.python_version(), c_compiler=shutil.which(os.environ.get('CC', 'cc')) or shutil.which('gcc'),
-             python_headers=Path(sysconfig.get_paths()['include'], 'Python.h').exists())
+             python_headers=Path(sysconfig.get_paths()['include'], 'Python.h').exists(), filelock=_version('filelock'))
     if dev.type == 'cuda': m.update(_cuda_info(dev))
     return m
 
