@@ -127,9 +127,11 @@ def _grid_commands(sub):
     figs = f"paper results: {' '.join(PAPER_RESULTS)} or all (default: all)"
     p = sub.add_parser('plan', help="list every run the chosen figures need, its state and the device-hours of what is missing")
     _common(p); p.add_argument('--figures', nargs='+', default=['all'], help=figs)
-    p.add_argument('--executor', default='local', choices=EXECUTORS, help="where the runs will train: slurm plans for its GPUs (CUDA, bf16)")
+    p.add_argument('--executor', default=None, choices=EXECUTORS, help="where the runs will train: slurm plans for its GPUs (CUDA, bf16) "
+                   "(default: slurm with --sbatch, else local)")
     p.add_argument('--json', action='store_true', help="print the plan as JSON"); p.add_argument('--all', action='store_true', help="list every evaluation too")
-    p.add_argument('--sbatch', default=None, metavar='DIR', help="write sbatch array scripts (and tasks.json, submit.sh) for what is missing into DIR")
+    p.add_argument('--sbatch', default=None, metavar='DIR', help="write sbatch array scripts (and tasks.json, submit.sh) for what is missing into DIR; "
+                   "their tasks train on the cluster's GPUs (--executor slurm)")
     _slurm_options(p)
     r = sub.add_parser('run', help="compute every run the chosen figures need that is missing, with an executor")
     _common(r); r.add_argument('--figures', nargs='+', default=['all'], help=figs)
@@ -260,6 +262,10 @@ def _grid_setup(ns, wait=True):
 
 def cmd_plan(ns):
     "sidae plan: the runs the figures need, their states and the device-hours left (a table, or JSON); --sbatch writes scripts."
+    if ns.sbatch and ns.executor not in (None, 'slurm'):
+        raise ValueError(f"--sbatch with --executor {ns.executor} is not valid: the scripts' tasks train on the cluster's GPUs; allowed: --sbatch alone "
+                         "or with --executor slurm")
+    ns.executor = ns.executor or ('slurm' if ns.sbatch else 'local')
     S = _grid_setup(ns)
     rows = plan(S, ns.figures)
     if ns.sbatch:

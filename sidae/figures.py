@@ -217,6 +217,9 @@ def _run_jobs(setup, jobs, desc='evaluations'):
     if left and getattr(setup.executor, 'wait', True) is False:
         raise Submitted(f"{len(left)} runs of {desc} were submitted and are not finished yet (`sidae status --store {setup.store.root}`): "
                         "run this again once they are, to draw it from the store")
+    if left and getattr(setup.executor, 'cluster', None) == 'slurm':          # never train on the login node a notebook runs on
+        raise RuntimeError(f"{len(left)} runs of {desc} are still missing after their SLURM jobs ended (a job that failed to finish them: "
+                           f"`sidae status --store {setup.store.root}` shows their jobs and logs); run this again to submit them anew")
     rows = [_job_row(setup, j) for j in tqdm(jobs, desc=desc, disable=not setup.store.progress)]
     df = pd.DataFrame(rows, columns=_COLUMNS)
     df['epoch'] = df['epoch'].astype('Int64')

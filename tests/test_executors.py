@@ -58,3 +58,54 @@ def test_a_timed_out_job_is_requeued_and_resumes_to_the_same_weights(tmp_path):
     for part in ('backbone', 'projector'):
         for k in a[part]: assert torch.equal(a[part][k], b[part][k]), (part, k)
     print(f"resumed from epoch {st['resumed_from']} of {cfg.epochs}; every weight equal to the uninterrupted run's")
+
+
+def test_runs_held_by_active_slurm_jobs_are_not_submitted_again(tmp_path, monkeypatch):
+    """A run that a recorded SLURM job still holds (pending) is not submitted again; the new call waits for that job instead.
+
+    Before `active_jobs`, every missing run was submitted again when a notebook or `sidae run` was started again before the
+    jobs of the first call ended: a second job per run, holding a GPU while it waited for the first one's lock."""
+    import sidae.executors as X
+    store = RunStore(tmp_path / 'store', device='cpu', progress=False)
+    cfgs = [preset_pretrain('smoke', method='ae', seed=s) for s in (0, 1)]
+    held = store.pretrain_dir(cfgs[0]).name
+    store.root.mkdir(parents=True)
+    rec = dict(submitted='2026-12-04T10:00:00', cluster='slurm', name='sidae-pretrain', job_id='4242_0', folder=str(tmp_path / 'old' / '4242_0'),
+               stdout='', stderr='', runs=[held])
+    (store.root / 'jobs.jsonl').write_text(json.dumps(rec) + '\n')
+
+    class Pending:                                    # the earlier job: it computes its run when it is waited for
+        job_id, waited = '4242_0', []
+        def done(self): return True
+        def result(self):
+            Pending.waited.append(self.job_id)
+            return X.compute_request(store.root, X.store_options(store), 'pretrain', (cfgs[0].to_dict(),))
+    monkeypatch.setattr(X, 'job_state', lambda r: 'PENDING' if r['job_id'] == '4242_0' else 'COMPLETED')
+    monkeypatch.setattr(X, '_slurm_job', lambda r: Pending())
+    X.SlurmExecutor(cluster='debug', folder=str(tmp_path / 'jobs'), poll=0.1).compute(store, cfgs)
+    new = [r for l in (store.root / 'jobs.jsonl').read_text().splitlines()[1:] for r in json.loads(l)['runs']]
+    assert new == [store.pretrain_dir(cfgs[1]).name], new            # only the run that no job held was submitted
+    assert Pending.waited == ['4242_0'] and all(store.status(store.pretrain_dir(c))['state'] == 'done' for c in cfgs)
+
+
+def test_a_figure_whose_slurm_jobs_left_runs_missing_is_not_computed_on_the_login_node(tmp_path, monkeypatch):
+    """After its SLURM jobs, a run still missing raises; before, the notebook computed it in its own process (a login node's CPU)."""
+    S = figure_setup('smoke', store=str(tmp_path / 'store'), device='cpu', progress=False, executor='slurm', slurm=dict(cluster='slurm'))
+    monkeypatch.setattr(SlurmExecutor, 'compute', lambda self, *a, **k: dict(pretrain=[], evaluate=[]))   # jobs that ended, computing nothing
+    with pytest.raises(RuntimeError, match='still missing after their SLURM jobs ended'): collect_figure(S, 'fig3', frac=1.0)
+    assert not (tmp_path / 'store' / 'pretrain').exists()
+
+
+def test_plan_sbatch_writes_tasks_that_train_on_the_clusters_gpus(tmp_path):
+    """`sidae plan --sbatch DIR` alone plans for the cluster's GPUs; with --executor local it is refused in one line.
+
+    Before, --sbatch took the default local executor: on a login node without a GPU its tasks.json said device 'cpu', amp 'none'."""
+    import subprocess, sys
+    cmd = [sys.executable, '-m', 'sidae.cli', 'plan', '--preset', 'smoke', '--figures', 'fig3', '--store', str(tmp_path / 'store'), '--no-progress']
+    p = subprocess.run(cmd + ['--sbatch', str(tmp_path / 'sb')], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    tasks = json.loads((tmp_path / 'sb' / 'tasks.json').read_text())
+    assert tasks['opts']['device'] == 'cuda' and tasks['pretrain'], tasks['opts']
+    assert all(r[1][0]['amp'] == 'bf16' for r in tasks['pretrain'][0]), tasks['pretrain'][0]
+    p = subprocess.run(cmd + ['--executor', 'local', '--sbatch', str(tmp_path / 'sb2')], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1 and '--sbatch with --executor local' in p.stderr, p.stderr
