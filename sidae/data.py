@@ -5,7 +5,7 @@
 # %% ../nbs/04_data.ipynb #00e07724
 from __future__ import annotations
 
-import hashlib, os
+import functools, hashlib, os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +22,9 @@ from .checkpoint import atomic_save
 
 # %% auto #0
 __all__ = ['DATASETS', 'BLUR_DATASETS', 'NUM_CLASSES', 'FOLDER', 'DOWNLOAD_HINT', 'IMAGE_SUFFIXES', 'is_folder', 'check_dataset',
-           'dataset_tag', 'DataNotFoundError', 'default_data_root', 'ImageData', 'to_rgb32', 'load_split',
-           'load_folder', 'pretrain_split', 'load_pretrain', 'labelled_subset', 'limited', 'validation_split',
-           'channel_stats']
+           'folder_stamp', 'dataset_tag', 'DataNotFoundError', 'default_data_root', 'ImageData', 'to_rgb32',
+           'load_split', 'load_folder', 'pretrain_split', 'load_pretrain', 'labelled_subset', 'limited',
+           'validation_split', 'channel_stats']
 
 # %% ../nbs/04_data.ipynb #d1ac07f9
 DATASETS = ('digits', 'mnist', 'fashion_mnist', 'cifar10', 'stl10')
@@ -53,11 +53,18 @@ def check_dataset(dataset) -> str:
     if not path: raise ValueError(f"dataset={dataset!r} names no folder; allowed: 'folder:/path/to/images'")
     return FOLDER + str(Path(path).expanduser().resolve())
 
+@functools.lru_cache(maxsize=None)
+def folder_stamp(path) -> str:
+    "A hash of the image files under folder `path` (names relative to it, and sizes), read once per process."
+    p = Path(path)
+    files = sorted((str(f.relative_to(p)), f.stat().st_size) for f in p.rglob('*') if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()) if p.is_dir() else []
+    return hashlib.sha256(repr(files).encode()).hexdigest()
+
 def dataset_tag(dataset) -> str:
-    "A data set's name in folder names: itself, or 'folder-NAME-HASH' for your own images (a path has slashes)."
+    "A data set's name in folder names: itself, or 'folder-NAME-HASH' for your own images (HASH: the path and the files in it)."
     if not is_folder(dataset): return dataset
     path = dataset[len(FOLDER):]
-    return f"folder-{Path(path).name or 'root'}-{hashlib.sha256(path.encode()).hexdigest()[:8]}"
+    return f"folder-{Path(path).name or 'root'}-{hashlib.sha256((path + folder_stamp(path)).encode()).hexdigest()[:8]}"
 
 # %% ../nbs/04_data.ipynb #dd750de5
 def _check_split(dataset, split):
@@ -199,12 +206,20 @@ def _split_dir(path, split):
     if split == 'test': raise FileNotFoundError(f"{path} has no test split: a folder data set needs {path}/train and {path}/test to be evaluated")
     return path
 
-def _folder_files(d):
-    "([(file, label)], classes): ImageFolder's layout (a sub-folder per class), or the images of `d` itself, unlabelled (-1)."
+def _classes(d):
+    "The class sub-folders of folder `d`, sorted (none: its images are unlabelled)."
     if not d.is_dir(): raise FileNotFoundError(f"{d} is not a folder")
-    classes = sorted(c.name for c in d.iterdir() if c.is_dir() and not c.name.startswith('.'))
+    return sorted(c.name for c in d.iterdir() if c.is_dir() and not c.name.startswith('.'))
+
+def _folder_files(d, classes=None):
+    "([(file, label)], classes): ImageFolder's layout (label: the sub-folder's place in `classes`, default d's own), or d's images, unlabelled (-1)."
+    own = _classes(d)
+    classes = own if classes is None else classes
+    extra = sorted(set(own) - set(classes))
+    if extra: raise ValueError(f"{d} has classes that the training split has not ({', '.join(extra)}); allowed: its sub-folders "
+                               f"({', '.join(classes) or 'none: its images are unlabelled'})")
     pick = lambda folder: sorted(f for f in folder.rglob('*') if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
-    files = [(f, k) for k, c in enumerate(classes) for f in pick(d / c)] if classes else [(f, -1) for f in pick(d)]
+    files = [(f, classes.index(c)) for c in own for f in pick(d / c)] if own else [(f, -1) for f in pick(d)]
     if not files: raise ValueError(f"{d} has no images ({', '.join(IMAGE_SUFFIXES)}), neither in it nor in class sub-folders")
     return files, classes
 
@@ -225,8 +240,8 @@ def _read_images(files):
 def load_folder(dataset, split='train', root=None) -> ImageData:
     "Split `split` of a folder data set ('folder:/path') as uint8 (N, 3, 32, 32): read once, then from its cache in `root`."
     path = Path(check_dataset(dataset)[len(FOLDER):])
-    files, classes = _folder_files(_split_dir(path, split))
-    stamp = hashlib.sha256(repr([(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f, _ in files]).encode()).hexdigest()[:16]
+    files, classes = _folder_files(_split_dir(path, split), _classes(_split_dir(path, 'train')) if split == 'test' else None)   # test: train's labels
+    stamp = hashlib.sha256(repr([(str(f), k, f.stat().st_size, f.stat().st_mtime_ns) for f, k in files]).encode()).hexdigest()[:16]
     cache = _cache_path(Path(root).expanduser() if root is not None else default_data_root(), f"{dataset_tag(dataset)}-{stamp}", split)
     data = _read_cache(cache)
     if data is not None: return data

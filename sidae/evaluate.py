@@ -218,6 +218,9 @@ def downstream_splits(cfg, train, test):
 
 def labelled_indices(cfg, train):
     "The indices of cfg's labelled subset of the split `train`; a batch larger than the subset is refused."
+    if (train.y < 0).any():
+        raise ValueError(f"{cfg.dataset} has no labels (its images are not in class sub-folders): it can be pre-trained on, not evaluated; "
+                         "allowed: a folder with a sub-folder per class in train/ and test/")
     idx = labelled_subset(train.y, cfg.frac, cfg.subset_seed)
     if cfg.batch_size > len(idx) and cfg.probe == 'sgd':
         raise ValueError(f"batch_size={cfg.batch_size} is larger than the labelled subset ({len(idx)} images of {cfg.dataset} at frac={cfg.frac:g}); "

@@ -52,3 +52,23 @@ def test_a_bad_folder_is_one_line(tmp_path, bad, message):
     if bad == 'mixed': Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(d / 'z.png')          # 8x8 among 40x40 images
     p = _cli(tmp_path, 'pretrain', '--dataset', f'folder:{d}', '--limit', 'none', '--batch-size', '2')
     assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1 and message in p.stderr, p.stderr[-2000:]
+
+
+def test_an_unlabelled_folder_is_refused_for_evaluation_in_one_line(tmp_path):
+    """Before, the labels -1 of an unlabelled folder reached the loss: a traceback from cross_entropy, not one line."""
+    for split, n in (('train', 24), ('test', 8)): _pngs(tmp_path / 'flat' / split, n)
+    p = _cli(tmp_path, 'evaluate', '--dataset', f'folder:{tmp_path / "flat"}', '--mode', 'supervised', '--limit', 'none', '--batch-size', '8',
+             '--frac', '1.0')
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1 and 'has no labels' in p.stderr, p.stderr[-2000:]
+
+
+def test_images_added_to_a_folder_give_a_new_run(tmp_path):
+    """Before, a folder's runs were named by its path alone: after adding images the store returned the old run."""
+    flat = tmp_path / 'flat'
+    runs = []
+    for n in (32, 36):                                                 # the same 32 images, then 4 more
+        _pngs(flat, n)
+        p = _cli(tmp_path, 'pretrain', '--dataset', f'folder:{flat}', '--limit', 'none', '--batch-size', '16')
+        assert p.returncode == 0, p.stderr[-2000:]
+        runs.append(json.loads(p.stdout)['run_dir'])
+    assert runs[0] != runs[1], runs
