@@ -6,6 +6,7 @@
 __all__ = ['STEM', 'torchvision_resnet18', 'stage_file', 'stage_accuracies', 'export_backbone', 'load_backbone']
 
 # %% ../nbs/13_export.ipynb #608f7141
+import warnings
 from pathlib import Path
 import torch, torch.nn as nn
 import torchvision
@@ -35,13 +36,14 @@ def stage_file(src):
         raise FileNotFoundError(f"src={str(src)!r} is neither a stage checkpoint nor a run folder with one; allowed: RUN/stage-EEEE.pt or RUN")
     return stages[-1]
 
-def stage_accuracies(stage):
-    "Every evaluation the run store holds of `stage` (a stage file in STORE/pretrain/RUN/): mode, data set, fraction, accuracies."
-    run, epoch = Path(stage).parent, int(Path(stage).stem.split('-')[1])
-    cfg, out = read_json(run / 'config.json'), []
+def stage_accuracies(stage, epoch):
+    "Every evaluation the run store holds of epoch `epoch` of the run of `stage` (a stage file in STORE/pretrain/RUN/): mode, data set, fraction, accuracies."
+    from sidae.runs import IDENTITY_BASE                  # the writing side only: fields a stored configuration lacks have their base values
+    run, base = Path(stage).parent, IDENTITY_BASE['PretrainConfig']
+    cfg, out = {**base, **(read_json(run / 'config.json') or {})}, []
     for d in sorted((run.parent.parent / 'evaluate').glob('*/')) if run.parent.name == 'pretrain' else []:
         c, r = read_json(d / 'config.json'), read_json(d / 'result.json')
-        if c and r and c.get('pretrain') == cfg and c.get('stage') == epoch:
+        if c and r and c.get('pretrain') and {**base, **c['pretrain']} == cfg and c.get('stage') == epoch:
             e = c['evaluate']
             out.append(dict(mode=e['mode'], dataset=e['dataset'], frac=e['frac'], split=e['split'], seed=e['seed'],
                             **{k: r.get(k) for k in ('acc', 'knn_acc', 'train_acc')}))
@@ -53,11 +55,12 @@ def export_backbone(src, out):
     from sidae.evaluate import load_stage                 # the writing side only: loading needs torch and torchvision alone
     stage = stage_file(src)
     backbone, _, (mean, std), cfg = load_stage(stage)
+    epoch = int(torch.load(stage, map_location='cpu', weights_only=True)['epoch'])    # from the checkpoint: its file may have been renamed
     out = Path(out)
     meta = dict(format='sidae-backbone/1', arch='torchvision.models.resnet18', stem=STEM, width=cfg['width'], features=backbone.out_dim,
-                method=cfg['method'], w=cfg['w'], dataset=cfg['dataset'], epoch=int(stage.stem.split('-')[1]), epochs=cfg['epochs'],
+                method=cfg['method'], w=cfg['w'], dataset=cfg['dataset'], epoch=epoch, epochs=cfg['epochs'],
                 mean=[float(v) for v in mean.flatten()], std=[float(v) for v in std.flatten()], source=str(stage.resolve()),
-                accuracies=stage_accuracies(stage), config=cfg)
+                accuracies=stage_accuracies(stage, epoch), config=cfg)
     atomic_save(backbone.state_dict(), out / 'backbone.pth')
     atomic_write_json(meta, out / 'backbone.json')
     return out / 'backbone.pth', meta
@@ -67,6 +70,8 @@ def load_backbone(path, map_location='cpu'):
     path = Path(path)
     path = path / 'backbone.pth' if path.is_dir() else path
     meta = read_json(path.with_suffix('.json')) or {}
+    if not meta: warnings.warn(f"{path.with_suffix('.json')} is missing or unreadable: the backbone loads, but net.sidae is empty "
+                               "(no mean and std to normalise its inputs with); export it again with `sidae export`")
     sd = torch.load(path, map_location=map_location, weights_only=True)
     m = torchvision_resnet18(meta.get('width', sd['conv1.weight'].shape[0]))
     m.load_state_dict(sd)
