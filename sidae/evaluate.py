@@ -118,9 +118,9 @@ def _downstream_parts(clf, params, cfg, dev):
                 order_gen=torch.Generator().manual_seed(cfg.seed), aug_gen=torch.Generator(device=dev).manual_seed(cfg.seed + 1))
 
 def batch_bounds(n, batch_size, merge_last=True):
-    "The (start, end) of each mini-batch of an epoch of n images; with `merge_last` a last batch under half a batch joins the one before."
+    "The (start, end) of each mini-batch of an epoch of n images; with `merge_last` a last batch under half a batch (or of one image) joins the one before."
     bounds = [(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
-    if merge_last and len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < batch_size / 2: bounds[-2:] = [(bounds[-2][0], n)]
+    if merge_last and len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < max(2, batch_size / 2): bounds[-2:] = [(bounds[-2][0], n)]
     return bounds
 
 def _classifier_epoch(clf, parts, x, y, feats, cfg, mean, std, aug, epoch):

@@ -19,7 +19,7 @@ from .checks import positive_int, not_known, flag
 from .devices import check_device
 from .distributed import world, from_rank0
 from .checkpoint import atomic_write_json, CorruptFileError, prev_path, read_json, intact
-from .data import check_dataset, load_split, labelled_subset, is_folder, dataset_tag, NUM_CLASSES
+from .data import check_dataset, load_split, labelled_subset, limited, is_folder, dataset_tag, NUM_CLASSES
 from .pretrain import PretrainConfig, pretrain, train_path
 from .evaluate import EvalConfig, evaluate, labelled_indices, downstream_splits
 
@@ -78,7 +78,9 @@ def preset_pretrain(preset, dataset='cifar10', stand_in=True, **kw):
 
 def _fitted_batch(cfg, batch_size):
     "min(batch_size, n // 2) for the n labelled images of an evaluation (at least 1)."
-    y = load_split(cfg.dataset, 'train').y if not cfg.limit else torch.arange(cfg.limit) % NUM_CLASSES   # a limit: every class in it
+    own = is_folder(cfg.dataset)                  # your folder may hold fewer images than the limit: count them
+    y = load_split(cfg.dataset, 'train').y if not cfg.limit or own else torch.arange(cfg.limit) % NUM_CLASSES   # a limit: every class in it
+    if cfg.limit and own: y = y[limited(y, cfg.limit)]
     n = len(labelled_subset(y, cfg.frac, cfg.subset_seed))
     return max(1, min(batch_size, n // 2))
 

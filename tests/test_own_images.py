@@ -72,3 +72,15 @@ def test_images_added_to_a_folder_give_a_new_run(tmp_path):
         assert p.returncode == 0, p.stderr[-2000:]
         runs.append(json.loads(p.stdout)['run_dir'])
     assert runs[0] != runs[1], runs
+
+
+def test_a_small_folder_fine_tunes_at_a_small_preset_without_a_batch_size(tmp_path):
+    """The small presets fit the batch to the labelled images: for a folder, to its own count (48), not to the preset's limit.
+
+    Before, the batch was fitted to 256 made-up labels (the smoke preset's limit): 64 > 48, and fine-tuning was refused."""
+    own = tmp_path / 'pets'
+    for split, n in (('train', 24), ('test', 8)):
+        for c in ('cats', 'dogs'): _pngs(own / split / c, n, seed=hash((split, c)) % 1000)
+    p = _cli(tmp_path, 'evaluate', '--dataset', f'folder:{own}', '--mode', 'finetune', '--frac', '1.0', '--pretrain-batch-size', '16')
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert json.loads(p.stdout)['n_labelled'] == 48
