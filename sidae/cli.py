@@ -34,8 +34,9 @@ def _parse_value(s):
     return s
 
 _ONE_OF = lambda xs: 'one of ' + ', '.join(xs)
+_DATA = _ONE_OF(DATASETS) + ', or folder:/path (your own images)'
 PRETRAIN_HELP = dict(
-    dataset=("the data set to pre-train on (STL-10: its unlabelled split)", _ONE_OF(DATASETS), "cifar10 (Fig. 3, 4, 6), mnist, fashion_mnist (Fig. 5), stl10 (Fig. 7)"),
+    dataset=("the data set to pre-train on (STL-10: its unlabelled split)", _DATA, "cifar10 (Fig. 3, 4, 6), mnist, fashion_mnist (Fig. 5), stl10 (Fig. 7)"),
     method=("SidAE, SimSiam (w = 0) or the denoising autoencoder (w = 1)", _ONE_OF(METHODS), "all three"),
     w=("SidAE's loss weight: w L_dae + (1 - w) L_si", "a number in [0, 1]; none: the method's own (sidae 0.5)", "0.5; Fig. 4: 0.125, 0.25, 0.5"),
     seed=("seed of the weights, the data order and the augmentation", "an integer >= 0", "five runs, seeds 0-4"),
@@ -59,7 +60,7 @@ PRETRAIN_HELP = dict(
     recon_space=("where L_dae compares: standardised images, or pixels in [0, 1]", "normalized, pixels", "(not stated) normalized"),
     limit_by=("which images `limit` keeps: the first ones, or a fixed random subset with every class", "first, stratified", "all images"))
 EVAL_HELP = dict(
-    dataset=("the downstream data set (another one than pre-training: transfer)", _ONE_OF(DATASETS), "as pre-trained; Fig. 7: STL-10 and CIFAR-10"),
+    dataset=("the downstream data set (another one than pre-training: transfer)", _DATA, "as pre-trained; Fig. 7: STL-10 and CIFAR-10"),
     mode=("linear probe on the frozen backbone, fine-tuning, or a ResNet-18 trained from scratch", _ONE_OF(MODES), "linear; Fig. 6: finetune"),
     frac=("fraction of the training labels the classifier sees", "a number in (0, 1]", "0.01 and 1.0"),
     subset_seed=("seed of the fixed labelled subset", "an integer >= 0", "one fixed subset per data set"),
@@ -139,11 +140,14 @@ def _grid_commands(sub):
     r.add_argument('--no-wait', action='store_true', help="--executor slurm: submit and return (the evaluations wait for the pre-training in SLURM)")
     _slurm_options(r)
     s = sub.add_parser('status', help="the store's runs by state, and the jobs submitted to it")
-    s.add_argument('--store', default=None, help="run store folder (default: $SIDAE_RUNS or ~/.cache/sidae/runs)"); s.add_argument('--json', action='store_true')
+    s.add_argument('--store', default=None, help="run store folder (default: $SIDAE_RUNS or ~/.cache/sidae/runs)")
+    s.add_argument('--json', action='store_true', help="print the status as JSON (runs by state, pre-training runs, jobs)")
     x = sub.add_parser('export', help="write a run's (or stage's) backbone as a torchvision resnet18 state dict and what it is (JSON)")
     x.add_argument('src', help="a run folder (its last stage) or a stage checkpoint stage-EEEE.pt"); x.add_argument('out', help="folder for backbone.pth and backbone.json")
     t = sub.add_parser('task', help="compute one task of a tasks.json written by `sidae plan --sbatch` (what its sbatch arrays call)")
-    t.add_argument('tasks'); t.add_argument('kind', choices=('pretrain', 'evaluate')); t.add_argument('index', type=int)
+    t.add_argument('tasks', help="the tasks.json that `sidae plan --sbatch` wrote")
+    t.add_argument('kind', choices=('pretrain', 'evaluate'), help="which array's task: pretrain or evaluate")
+    t.add_argument('index', type=int, help="the task's number in that array ($SLURM_ARRAY_TASK_ID), from 0")
 
 def build_parser():
     "The `sidae` argument parser."
@@ -159,11 +163,11 @@ def build_parser():
         if f.name not in shared: e.add_argument(f"--{f.name.replace('_', '-')}", dest=f"pretrain_{f.name}", type=_parse_value, default=None,
                                                  metavar=f.name.upper(), help=f"same as --pretrain-{f.name.replace('_', '-')}")
     e.add_argument('--stage', type=int, default=None, help="pre-training epoch to evaluate (default: the last)")
-    e.add_argument('--downstream', default=None, choices=DATASETS, help="downstream data set (default: --dataset; another one is transfer)")
+    e.add_argument('--downstream', default=None, help=f"downstream data set: {_DATA} (default: --dataset; another one is transfer; paper: Fig. 7)")
     c = sub.add_parser('compare', help="pre-train the three methods, evaluate them and the supervised baseline, print a table")
     _common(c)
-    c.add_argument('--dataset', default='digits', choices=DATASETS)
-    c.add_argument('--seed', type=int, default=0)
+    c.add_argument('--dataset', default='digits', help=f"the data set to pre-train and evaluate on: {_DATA} (default: digits)")
+    c.add_argument('--seed', type=int, default=0, help="seed of the pre-training runs and evaluations: an integer >= 0 (default: 0; the paper: 0-4)")
     c.add_argument('--fracs', default='0.01,1.0', help="labelled fractions, comma-separated (default: 0.01,1.0)")
     _grid_commands(sub)
     return ap

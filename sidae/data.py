@@ -48,7 +48,9 @@ def is_folder(dataset) -> bool:
 
 def check_dataset(dataset) -> str:
     "Return `dataset` if it is one of `DATASETS` or 'folder:/path' (made absolute), else raise a `ValueError`."
-    if not is_folder(dataset): return choice('dataset', dataset, DATASETS)
+    if not is_folder(dataset):
+        try: return choice('dataset', dataset, DATASETS)
+        except ValueError as e: raise ValueError(f"{e}, or 'folder:/path' (your own images)") from None
     path = dataset[len(FOLDER):].strip()
     if not path: raise ValueError(f"dataset={dataset!r} names no folder; allowed: 'folder:/path/to/images'")
     return FOLDER + str(Path(path).expanduser().resolve())
