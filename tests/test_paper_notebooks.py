@@ -183,14 +183,19 @@ def test_bad_parameter(store, tmp_path, name, params, message):
     assert not (tmp_path / 'figs').exists() or not any((tmp_path / 'figs').iterdir())
 
 
-def test_small_scale_study(store, tmp_path):
-    "The study behind the cpu preset (nbs/small_scale.ipynb) runs at the smoke preset and writes its figures and tables."
-    src = NBS / 'small_scale.ipynb'
+def _study(name, store, tmp_path):
+    "Run the study notebook nbs/`name`.ipynb at the smoke preset, its files into tmp_path/figs (returned); the notebook stays as it was."
+    src, figs = NBS / f'{name}.ipynb', tmp_path / 'figs'
     before = src.read_bytes()
-    figs = tmp_path / 'figs'
-    pm.execute_notebook(str(src), str(tmp_path / 'small_scale.ipynb'), kernel_name='python3', progress_bar=False, cwd=str(tmp_path),
+    pm.execute_notebook(str(src), str(tmp_path / f'{name}.ipynb'), kernel_name='python3', progress_bar=False, cwd=str(tmp_path),
                         parameters=dict(preset='smoke', store=str(store), fig_dir=str(figs), device='cpu'))
     assert src.read_bytes() == before
+    return figs
+
+
+def test_small_scale_study(store, tmp_path):
+    "The study behind the cpu preset (nbs/small_scale.ipynb) runs at the smoke preset and writes its figures and tables."
+    figs = _study('small_scale', store, tmp_path)
     name = 'small-scale-digits-val-smoke-1seed'
     assert sorted(p.name for p in figs.iterdir()) == sorted(
         [f'{name}.{e}' for e in ('png', 'pdf', 'csv', 'md')]
@@ -204,12 +209,7 @@ def test_small_scale_study(store, tmp_path):
 
 def test_recon_space_study(store, tmp_path):
     "The study of the reconstruction's space (nbs/recon_space.ipynb) runs at the smoke preset: both spaces, each w, its random init."
-    src = NBS / 'recon_space.ipynb'
-    before = src.read_bytes()
-    figs = tmp_path / 'figs'
-    pm.execute_notebook(str(src), str(tmp_path / 'recon_space.ipynb'), kernel_name='python3', progress_bar=False, cwd=str(tmp_path),
-                        parameters=dict(preset='smoke', store=str(store), fig_dir=str(figs), device='cpu'))
-    assert src.read_bytes() == before
+    figs = _study('recon_space', store, tmp_path)
     name = 'recon-space-fig4-digits-val-smoke-1seed'
     assert sorted(p.name for p in figs.iterdir()) == sorted(f'{name}.{e}' for e in ('png', 'pdf', 'csv', 'md'))
     df = pd.read_csv(figs / f'{name}.csv')
