@@ -286,7 +286,7 @@ def cmd_run(ns):
     else:
         for p in pre: S.store.pretrain(p)
         for e in ev: S.store.evaluate(*e)
-    print(plan_table([r for r in plan(S, ns.figures) if r['kind'] == 'pretrain'], S, ns.figures))
+    print(plan_table(plan(S, ns.figures), S, ns.figures))                       # the pre-training runs, then the totals of both kinds
 
 def cmd_status(ns):
     "sidae status: the store's runs by state, its pre-training runs, and the jobs submitted to it with their state and logs."

@@ -372,6 +372,7 @@ def _t1_stand_in(ours, value='acc'):
     o['stands'] = [DATA_NAMES[d] + ('' if p == d else f" pre-trained on {DATA_NAMES[p]}") for p, d in zip(o.paper_pretrain, o.paper_downstream)]
     keys = ['used', 'downstream', 'frac', 'run_w']
     stands = o.groupby(keys, sort=False)['stands'].agg(lambda v: ', '.join(dict.fromkeys(v)))
+    o = o.drop_duplicates(keys + ['method', 'seed'])         # a run that stands for several rows counts once: the SE is over seeds
     s = mean_se(o, by=keys + ['method'], value=value)
     d = pd.DataFrame(dict(data=[DATA_NAMES[r.downstream] + (f" pre-trained on {DATA_NAMES[r.used]}" if r.used != r.downstream else '') for r in s.itertuples()],
                           setting=[f"{pct(r.frac)}, SidAE w = {r.run_w:g}; stands for {stands[(r.used, r.downstream, r.frac, r.run_w)]}" for r in s.itertuples()],
