@@ -109,3 +109,39 @@ def test_plan_sbatch_writes_tasks_that_train_on_the_clusters_gpus(tmp_path):
     assert all(r[1][0]['amp'] == 'bf16' for r in tasks['pretrain'][0]), tasks['pretrain'][0]
     p = subprocess.run(cmd + ['--executor', 'local', '--sbatch', str(tmp_path / 'sb2')], capture_output=True, text=True, timeout=300)
     assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1 and '--sbatch with --executor local' in p.stderr, p.stderr
+
+
+_SBATCH = '''#!/bin/bash
+n=$(( $(cat "$FAKE_SLURM/next" 2>/dev/null || echo 1000) + 1 )); echo $n > "$FAKE_SLURM/next"
+cp "${@: -1}" "$FAKE_SLURM/submitted-$n.sh"
+echo "Submitted batch job $n"
+'''
+_SACCT = '''#!/bin/bash
+echo "JobID|State|NodeList"
+while [ $# -gt 0 ]; do if [ "$1" = -j ]; then for i in 0 1 2 3; do echo "$2_$i|$(cat "$FAKE_SLURM/state")|"; done; shift; fi; shift; done
+'''
+
+
+def test_slurm_submission_files_and_no_second_submission_while_pending(tmp_path, monkeypatch):
+    """On `cluster='slurm'` (a fake `sbatch`, `sacct` and `srun` on PATH): the array scripts that submitit writes carry our options (one
+    GPU per job, the signal before the time limit, the partition, extra options, the evaluations after the pre-training array);
+    started again while sacct says the jobs are pending, nothing is submitted a second time.
+
+    No test built a SLURM submission before: the `slurm` branch of `SlurmExecutor._executor` never ran."""
+    fake = tmp_path / 'fake'; fake.mkdir()
+    for name, text in (('sbatch', _SBATCH), ('sacct', _SACCT), ('srun', '#!/bin/bash\n')): (fake / name).write_text(text); (fake / name).chmod(0o755)
+    (fake / 'state').write_text('PENDING')
+    monkeypatch.setenv('PATH', f"{fake}:{os.environ['PATH']}"); monkeypatch.setenv('FAKE_SLURM', str(fake))
+    store = RunStore(tmp_path / 'store', device='cpu', progress=False)
+    pcs = [preset_pretrain('smoke', method='ae', seed=s) for s in (0, 1)]
+    from sidae.runs import preset_eval
+    evals = [(preset_eval('smoke', frac=1.0), p, 2) for p in pcs]
+    ex = SlurmExecutor(cluster='slurm', partition='gpu', time=90, extra={'qos': 'high'}, wait=False, folder=str(tmp_path / 'jobs'))
+    ex.compute(store, pcs, evals)
+    pre, ev = (fake / 'submitted-1001.sh').read_text(), (fake / 'submitted-1002.sh').read_text()
+    for line in ('--array=0-1%2', '--gpus-per-node=1', '--signal=USR2@120', '--partition=gpu', '--qos=high', '--time=90', '--ntasks-per-node=1'):
+        assert f"#SBATCH {line}" in pre, (line, pre)
+    assert '#SBATCH --dependency=afterany:1001' in ev and '--array=0-1%2' in ev, ev
+    ex.compute(store, pcs, evals)                                      # again, while sacct says pending: nothing new
+    assert not (fake / 'submitted-1003.sh').exists()
+    assert len((store.root / 'jobs.jsonl').read_text().splitlines()) == 4
