@@ -100,8 +100,8 @@ def _common(p):
     p.add_argument('--download', action='store_true', help="let torchvision download missing data sets")
     p.add_argument('--no-progress', action='store_true', help="no progress bars")
     p.add_argument('--fast', action=argparse.BooleanOptionalAction, default=True,
-                   help="on a CUDA GPU: bf16 autocast (--amp, part of a run's identity), channels_last and torch.compile "
-                        "where available; --no-fast: float32 eager (default: --fast; no effect on the CPU)")
+                   help="on a CUDA GPU: bf16 autocast (part of a run's identity; pretrain and evaluate also take --amp), channels_last and "
+                        "torch.compile where available; --no-fast: float32 eager (default: --fast; no effect on the CPU)")
     p.add_argument('--stand-in', action=argparse.BooleanOptionalAction, default=True,
                    help="the small presets (cpu, cpu-long, smoke): digits stands in for the paper's data sets; --no-stand-in: the named data "
                         "set itself, a fixed subset of 5,000 training images (the paper's crops and flip for natural images), its files on disk")
@@ -184,7 +184,7 @@ def _store(ns):
                     fast=ns.fast, **levers)
 
 def _amp(ns):
-    "The number format of the runs: the fast path's on the device (bf16 on CUDA with --fast), unless --amp gives one."
+    "The fast path's number format on the device (bf16 on CUDA with --fast, else none); pretrain and evaluate let an --amp given win."
     return fast_path(check_device(ns.device), ns.fast)['amp']
 
 def _init_distributed(ns):
