@@ -11,9 +11,9 @@ the project's environment (`.venv/bin` on PATH); `nbdev_clean` (run at the end) 
 The paper notebooks (fig3 ... table1) and `small_scale` compute through the run store: `--paper` runs them in place with
 papermill at their defaults (on a CPU: the `cpu` preset; what the store lacks is computed, about 15 minutes a figure from an
 empty store on two cores), which also rewrites their files in `figures/`, and drops the progress-bar widgets from their
-outputs (a bar shows as 0% outside a live kernel). `bench` is refreshed by hand on the machine it describes:
-`papermill nbs/bench.ipynb nbs/bench.ipynb --cwd nbs` (no `-p`: papermill would add a parameters cell), which also rewrites
-`figures/bench-<device>.md` and `.csv`.
+outputs (a bar shows as 0% outside a live kernel); it ignores `MPLBACKEND` (with `Agg` the figures would be missing from
+the outputs). `bench` is refreshed by hand on the machine it describes: `papermill nbs/bench.ipynb nbs/bench.ipynb --cwd nbs`
+(no `-p`: papermill would add a parameters cell), which also rewrites `figures/bench-<device>.md` and `.csv`.
 """
 import configparser, json, os, subprocess, sys, time
 from pathlib import Path
@@ -74,7 +74,8 @@ def _drop_widgets(path):
 def refresh_paper(path):
     "Run a paper notebook in place with papermill at its defaults; returns (ok, seconds)."
     t0 = time.time()
-    r = subprocess.run(['papermill', '--log-output', path.name, path.name], cwd=path.parent)
+    env = {k: v for k, v in os.environ.items() if k != 'MPLBACKEND'}   # a backend set in the shell (Agg) keeps figures out of the outputs
+    r = subprocess.run(['papermill', '--log-output', path.name, path.name], cwd=path.parent, env=env)
     if r.returncode == 0: _drop_widgets(path)
     return r.returncode == 0, time.time() - t0
 
