@@ -17,7 +17,7 @@ researcher (Fig. 7 and Table 1 mostly read what Fig. 3 and Fig. 4 computed). Che
   notebook and writes the executed notebook to standard output;
 - a bad parameter stops the notebook in its validation cell with the clear ValueError, and nothing is written;
 - the source notebooks are never modified;
-- the study behind the cpu preset (nbs/small_scale.ipynb) runs at the smoke preset and writes its figures and tables.
+- the study behind the cpu preset (nbs/small_scale.ipynb) runs at the smoke preset and writes its figures and tables;
 - the committed notebooks (the paper's and the two studies) show their figures as outputs, as a reader opening them expects.
 
 About 3 minutes on 2 CPU cores, most of it starting kernels and the smoke runs of Fig. 3 and Fig. 4. The kernels run torch with
@@ -115,6 +115,7 @@ def test_committed_notebooks_show_their_figures(name):
     cells = json.loads((NBS / f'{name}.ipynb').read_text())['cells']
     shown = sum('image/png' in o.get('data', {}) for c in cells for o in c.get('outputs', []))
     assert shown >= FIGURES_SHOWN[name], f"nbs/{name}.ipynb shows {shown} figures; refresh it with .ci/refresh_outputs.py --paper"
+
 
 def test_fig3(store, tmp_path):
     figs = _execute('fig3', store, tmp_path, frac=1.0)
