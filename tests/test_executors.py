@@ -16,7 +16,7 @@ import pandas as pd
 import pytest, torch
 from sidae.executors import SlurmExecutor
 from sidae.figures import figure_setup, collect_figure
-from sidae.runs import RunStore, preset_pretrain
+from sidae.runs import RunStore, preset_eval, preset_pretrain
 
 
 @pytest.fixture(autouse=True)
@@ -134,7 +134,6 @@ def test_slurm_submission_files_and_no_second_submission_while_pending(tmp_path,
     monkeypatch.setenv('PATH', f"{fake}:{os.environ['PATH']}"); monkeypatch.setenv('FAKE_SLURM', str(fake))
     store = RunStore(tmp_path / 'store', device='cpu', progress=False)
     pcs = [preset_pretrain('smoke', method='ae', seed=s) for s in (0, 1)]
-    from sidae.runs import preset_eval
     evals = [(preset_eval('smoke', frac=1.0), p, 2) for p in pcs]
     ex = SlurmExecutor(cluster='slurm', partition='gpu', time=90, extra={'qos': 'high'}, wait=False, folder=str(tmp_path / 'jobs'))
     ex.compute(store, pcs, evals)
