@@ -112,5 +112,5 @@ def compile_available(device):
 
 def fast_path(device, fast=True):
     "The fast path's settings {amp, channels_last, compile} on `device`: on CUDA bf16, channels_last, compile where available; else float32 eager."
-    if not fast or torch.device(device).type != 'cuda': return dict(amp='none', channels_last=False, compile=False)
+    if not fast or check_device(device).type != 'cuda': return dict(amp='none', channels_last=False, compile=False)
     return dict(amp='bf16', channels_last=True, compile=compile_available(device)[0])

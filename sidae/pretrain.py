@@ -224,7 +224,8 @@ def _check_rows(state):
 def train_path(cfg, device, channels_last=None, compile=None):
     "How `cfg` trains on `device`: amp (the config's), channels_last and compile (None: `fast_path`'s), the pipeline and its augmentation."
     if not isinstance(cfg, PretrainConfig): raise TypeError(f"cfg={cfg!r} is not a PretrainConfig; allowed: PretrainConfig(...)")
-    dev, fast = check_device(device), fast_path(device)
+    dev = check_device(device)
+    fast = fast_path(dev)
     path = dict(device=str(dev), amp=cfg.amp, channels_last=fast['channels_last'] if channels_last is None else flag('channels_last', channels_last),
                 compile=fast['compile'] if compile is None else flag('compile', compile), pipeline=cfg.pipeline)
     path['augment'] = ('sync-free' if dev.type != 'cpu' else 'index') if cfg.pipeline == 'fast' else 'torchvision per image'
