@@ -142,3 +142,45 @@ def test_ranks_agree_when_another_process_finishes_the_run(tmp_path):
     t0 = time.time()
     while not ctx.join(timeout=5): assert time.time() - t0 < 120, "the ranks did not end"
     assert [Path(tmp_path, f'rank{r}.txt').read_text() for r in (0, 1)] == ['0 2', '0 2']   # nobody computed; both read 2 epochs
+
+
+CFG_COMPILE = dict(CFG, epochs=1)
+
+
+def _compile_worker(rank, world, port, out):
+    "Rank `rank` pre-trains CFG_COMPILE (float64) with torch.compile as `sidae.pretrain` compiles it (backend aot_eager here)."
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    dist.init_process_group('gloo', rank=rank, world_size=world)
+    try:
+        import sidae.pretrain as P
+        orig, seen = torch.compile, []
+        def compile(model, **kw):
+            seen.append(type(model).__name__); return orig(model, **{'backend': 'aot_eager', **kw})
+        torch.compile = compile
+        undo = _float64(P)
+        r = P.pretrain(P.PretrainConfig(**CFG_COMPILE), Path(out) / 'ddp', device='cpu', progress=False, compile=True, tensorboard=False)
+        undo()
+        torch.save(dict(sd=r['model'].state_dict(), rows=r['rows'], seen=seen, path=r['path']), Path(out) / f'compiled{rank}.pt')
+    finally:
+        dist.destroy_process_group()
+
+
+def test_ddp_compile_syncbatchnorm_equals_one_process():
+    """DDP, torch.compile and global-batch BatchNorm together (`sidae.pretrain._network`, the path of `torchrun ... sidae pretrain`
+    on CUDA, where compile is the default): two processes of 4 steps equal one process with the same global batch (float64)."""
+    import sidae.pretrain as P
+    with tempfile.TemporaryDirectory() as out:
+        mp.spawn(_compile_worker, args=(2, _free_port(), out), nprocs=2, join=True)
+        r0, r1 = (torch.load(Path(out) / f'compiled{r}.pt', weights_only=False) for r in (0, 1))
+        assert r0['seen'] == ['DistributedDataParallel'] and r0['path']['compile'], (r0['seen'], r0['path'])
+        torch.set_num_threads(1)
+        undo = _float64(P)
+        try: single = P.pretrain(P.PretrainConfig(**CFG_COMPILE), Path(out) / 'single', device='cpu', progress=False, tensorboard=False)
+        finally: undo()
+        for k, v in single['model'].state_dict().items():
+            assert torch.equal(r0['sd'][k], r1['sd'][k]), f"ranks differ in {k}"
+            if v.is_floating_point(): torch.testing.assert_close(r0['sd'][k], v, atol=ATOL, rtol=0, msg=lambda m: f"{k}: {m}")
+            else: assert torch.equal(r0['sd'][k], v), k          # num_batches_tracked
+        for a, b in zip(r0['rows'], single['rows']):
+            for k in ('loss', 'L_si', 'L_dae'): assert abs(a[k] - b[k]) < ATOL, (k, a[k], b[k])

@@ -110,3 +110,26 @@ def test_compile(backend):
     co, w_co = _step(m, batch, net=torch.compile(m, backend=backend))
     for k in ref: assert abs(co[k] - ref[k]) <= 1e-4 * max(1, abs(ref[k])), (k, co[k], ref[k])
     _close_weights(w_ref, w_co, 1e-4)
+
+
+def test_default_path_checks_batchnorm_buffers(monkeypatch):
+    """The GPU check's first section (`sidae.gpuchecks.check_default_path`): the default CUDA path (bf16, channels_last,
+    compile, sync-free views; `aot_eager` here) over 3 steps against float32 eager compares BatchNorm's running statistics,
+    which every evaluation uses: a compiled step that leaves them alone fails it. Before, only parameters were compared."""
+    from sidae import gpuchecks as C
+    from sidae.gpureport import check_size, synthetic_images
+    S, cpu = check_size('tiny'), torch.device('cpu')
+    x = synthetic_images(3 * S['batch'])
+    rows, first = C.check_default_path(S, cpu, x, 'aot_eager')
+    assert all(r['passed'] for r in rows), rows
+    run = C._run_steps
+
+    def frozen(model, cfg, batches, st, backend):      # the compiled copy's BatchNorm layers never update their statistics
+        if st['compile']:
+            model = copy.deepcopy(model)
+            for m in model.modules():
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm): m.momentum = 0.0
+        return run(model, cfg, batches, st, backend)
+    monkeypatch.setattr(C, '_run_steps', frozen)
+    bad = [r['check'] for r in C.check_default_path(S, cpu, x, 'aot_eager')[0] if not r['passed']]
+    assert len(bad) == 1 and bad[0].startswith('default path: BatchNorm running_mean/var'), bad
