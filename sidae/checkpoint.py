@@ -4,11 +4,12 @@
 
 # %% auto #0
 __all__ = ['atomic_write', 'atomic_save', 'atomic_write_text', 'atomic_write_json', 'read_json', 'CorruptFileError',
-           'short_error', 'is_read_failure', 'check_zip', 'intact', 'ForeignStateError', 'prev_path', 'load_state',
-           'save_state', 'check_weights', 'check_parts', 'config_differs', 'state_of', 'restore', 'Resumable']
+           'short_error', 'is_read_failure', 'check_zip', 'intact', 'file_digest', 'ForeignStateError', 'prev_path',
+           'load_state', 'save_state', 'check_weights', 'check_parts', 'config_differs', 'state_of', 'restore',
+           'Resumable']
 
 # %% ../nbs/03_checkpoint.ipynb #6fc07448
-import errno, json, os, shutil, tempfile, warnings, zipfile
+import errno, hashlib, json, os, shutil, tempfile, warnings, zipfile
 from dataclasses import dataclass
 from pathlib import Path
 import torch
@@ -30,11 +31,18 @@ def _disk_full(folder, margin=1 << 20):
     try: return shutil.disk_usage(folder).free < margin
     except OSError: return False
 
+def _naming(e, path):
+    "The OSError `e` re-made to name the file `path` (a failed write or fsync names none), with its errno and subclass."
+    if e.errno is None: return OSError(f"{e} (writing {path})")
+    return OSError(e.errno, e.strerror or str(e), str(path))
+
 def atomic_write(path, write):
     "Call `write(tmp_path)`, then move the temporary file onto `path` in one step; returns the path."
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    except OSError as e: raise _naming(e, path) from e
     os.close(fd)
     try:
         write(tmp)
@@ -46,6 +54,7 @@ def atomic_write(path, write):
         if os.path.exists(tmp): os.remove(tmp)
         if not isinstance(e, (OSError, KeyboardInterrupt, SystemExit)) and _disk_full(path.parent):   # torch.save says "file write failed"
             raise OSError(errno.ENOSPC, f"No space left on device ({type(e).__name__}: {str(e).splitlines()[0][:120]})", str(path)) from e
+        if isinstance(e, OSError): raise _naming(e, path) from e    # the one line a user sees names the file
         raise
     return path
 
@@ -93,6 +102,14 @@ def check_zip(p):
 def intact(p):
     "True if the torch file `p` exists and is complete (it ends with its zip directory, which a file cut short lacks)."
     return Path(p).is_file() and zipfile.is_zipfile(p)
+
+# %% ../nbs/03_checkpoint.ipynb #46f22ae2
+def file_digest(path, chunk=1 << 20):
+    "The sha256 (hex) of the bytes of the file at `path`, read in chunks of `chunk` bytes."
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(chunk), b''): h.update(block)
+    return h.hexdigest()
 
 # %% ../nbs/03_checkpoint.ipynb #824df3b0
 class ForeignStateError(ValueError):

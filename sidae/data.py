@@ -5,7 +5,7 @@
 # %% ../nbs/04_data.ipynb #00e07724
 from __future__ import annotations
 
-import functools, hashlib, os
+import functools, hashlib, os, time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,12 +18,13 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from .checks import choice, fraction
-from .checkpoint import atomic_save
+from .checkpoint import (CorruptFileError, atomic_save, atomic_write_json, check_zip, file_digest, is_read_failure,
+                              read_json, short_error)
 
 # %% auto #0
 __all__ = ['DATASETS', 'BLUR_DATASETS', 'NUM_CLASSES', 'FOLDER', 'DOWNLOAD_HINT', 'IMAGE_SUFFIXES', 'is_folder', 'check_dataset',
-           'folder_stamp', 'dataset_tag', 'DataNotFoundError', 'default_data_root', 'ImageData', 'to_rgb32',
-           'load_split', 'load_folder', 'pretrain_split', 'load_pretrain', 'labelled_subset', 'limited',
+           'folder_digests', 'folder_stamp', 'dataset_tag', 'DataNotFoundError', 'default_data_root', 'ImageData',
+           'to_rgb32', 'load_split', 'load_folder', 'pretrain_split', 'load_pretrain', 'labelled_subset', 'limited',
            'validation_split', 'channel_stats']
 
 # %% ../nbs/04_data.ipynb #d1ac07f9
@@ -55,18 +56,56 @@ def check_dataset(dataset) -> str:
     if not path: raise ValueError(f"dataset={dataset!r} names no folder; allowed: 'folder:/path/to/images'")
     return FOLDER + str(Path(path).expanduser().resolve())
 
-@functools.lru_cache(maxsize=None)
-def folder_stamp(path) -> str:
-    "A hash of the image files under folder `path` (names relative to it, and sizes), read once per process."
-    p = Path(path)
-    files = sorted((str(f.relative_to(p)), f.stat().st_size) for f in p.rglob('*') if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()) if p.is_dir() else []
-    return hashlib.sha256(repr(files).encode()).hexdigest()
+_RACY_NS = 2 * 10**9   # a file changed in the last 2 s may change again within one tick of its time stamp: never kept
 
-def dataset_tag(dataset) -> str:
+def _image_files(p):
+    "The image files under folder `p`, sorted."
+    return sorted(f for f in p.rglob('*') if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+
+def _digests_file(path, root):
+    "The JSON file in the data folder `root` that keeps the content hashes of the images under folder `path`."
+    key = hashlib.sha256(str(path).encode()).hexdigest()[:16]
+    return Path(root).expanduser()/'sidae-cache'/f"folder-{key}-digests.json"
+
+def _checksum(d): return hashlib.sha256(repr(sorted(d.items())).encode()).hexdigest()
+
+def _kept_digests(file):
+    "The hashes kept in `file` ({name: [size, mtime_ns, sha256]}); none where it is missing, or damaged (one warning)."
+    kept = read_json(file)
+    if kept is None and not Path(file).exists(): return {}
+    files = kept.get('files') if isinstance(kept, dict) else None
+    if isinstance(files, dict) and kept.get('sha256') == _checksum(files): return files
+    warnings.warn(f"the image hashes {file} are damaged; hashing the folder's images again")
+    return {}
+
+def folder_digests(path, root=None) -> dict:
+    "{name relative to `path`: sha256 of its bytes} of the images in folder `path`, kept by name, size, mtime in `root`"
+    p, now = Path(path), time.time_ns()
+    if not p.is_dir(): return {}
+    file = _digests_file(p, root if root is not None else default_data_root())
+    kept, keep, out = _kept_digests(file), {}, {}
+    for f in _image_files(p):
+        name, st = str(f.relative_to(p)), f.stat()
+        old = kept.get(name)
+        fresh = isinstance(old, list) and len(old) == 3 and old[:2] == [st.st_size, st.st_mtime_ns]
+        out[name] = old[2] if fresh else file_digest(f)
+        if now - st.st_mtime_ns > _RACY_NS: keep[name] = [st.st_size, st.st_mtime_ns, out[name]]
+    if keep != kept:
+        try: atomic_write_json(dict(files=keep, sha256=_checksum(keep)), file)
+        except OSError: pass                          # a read-only data folder: the images are hashed again next time
+    return out
+
+@functools.lru_cache(maxsize=None)
+def folder_stamp(path, root=None) -> str:
+    "A hash of the image files under folder `path` (names relative to it, and contents), read once per process."
+    return hashlib.sha256(repr(sorted(folder_digests(path, root).items())).encode()).hexdigest()
+
+def dataset_tag(dataset, root=None) -> str:
     "A data set's name in folder names: itself, or 'folder-NAME-HASH' for your own images (HASH: the path and the files in it)."
     if not is_folder(dataset): return dataset
     path = dataset[len(FOLDER):]
-    return f"folder-{Path(path).name or 'root'}-{hashlib.sha256((path + folder_stamp(path)).encode()).hexdigest()[:8]}"
+    h = hashlib.sha256((path + folder_stamp(path, root)).encode()).hexdigest()[:8]
+    return f"folder-{Path(path).name or 'root'}-{h}"
 
 # %% ../nbs/04_data.ipynb #dd750de5
 def _check_split(dataset, split):
@@ -167,16 +206,33 @@ def _load_torchvision(dataset, split, root, download):
 # %% ../nbs/04_data.ipynb #bd4be3bd
 def _cache_path(root, dataset, split): return Path(root)/'sidae-cache'/f"{dataset}-{split}.pt"
 
+def _move_aside(path):
+    "Rename the damaged file `path` to NAME.damaged-<UTC time> beside it: the new name (None: it could not be moved)."
+    new = Path(path).with_name(f"{Path(path).name}.damaged-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
+    try: os.replace(path, new)
+    except OSError: return None                       # moved by another process reading it, or a read-only folder
+    return new
+
+def _load_cache(path):
+    "The `ImageData` in the cache file `path`, checked: its zip CRCs, then uint8 images (N, 3, 32, 32), a label each."
+    check_zip(path)                                   # torch.load reads flipped bytes or zeros without a word
+    d = torch.load(path, map_location='cpu', weights_only=True)
+    x, y = d['x'], d['y']
+    if not (x.dtype == torch.uint8 and x.ndim == 4 and tuple(x.shape[1:]) == (3, 32, 32) and y.shape == (len(x),)):
+        raise CorruptFileError(f"it holds {x.dtype} {tuple(x.shape)} images, not uint8 (N, 3, 32, 32), a label each")
+    return ImageData(x.contiguous(), y.long(), list(d['classes']), d['name'], d['split'])
+
 def _read_cache(path):
-    "The `ImageData` stored at `path`, or None if it is missing or unreadable."
-    try:
-        d = torch.load(path, weights_only=True)
-        x, y = d['x'], d['y']
-        assert x.dtype == torch.uint8 and x.ndim == 4 and tuple(x.shape[1:]) == (3, 32, 32) and y.shape == (len(x),)
-        return ImageData(x.contiguous(), y.long(), list(d['classes']), d['name'], d['split'])
+    "The `ImageData` cached at `path`, or None: missing, unreadable, or damaged (reported in one line, moved aside)."
+    try: return _load_cache(path)
     except FileNotFoundError: return None
     except Exception as e:
-        warnings.warn(f"ignoring unreadable cache file {path} ({type(e).__name__}: {e}); rebuilding it")
+        if is_read_failure(e):                        # the disk, not the file: leave it where it is
+            warnings.warn(f"could not read the data cache {path} ({short_error(e)}); converting the data set again")
+            return None
+        new = _move_aside(path)
+        aside = f"moved it aside to {new.name}" if new else "could not move it aside"
+        warnings.warn(f"data cache {path} is damaged ({short_error(e)}); {aside} and rebuilding it from the source")
         return None
 
 def _write_cache(path, data):
@@ -225,29 +281,36 @@ def _folder_files(d, classes=None):
     if not files: raise ValueError(f"{d} has no images ({', '.join(IMAGE_SUFFIXES)}), neither in it nor in class sub-folders")
     return files, classes
 
+def _square32(a) -> torch.Tensor:
+    "An RGB image array (H, W, 3) as uint8 (3, 32, 32): its centred square, resized (bilinear, antialiased)."
+    h, w = a.shape[:2]
+    s = min(h, w)
+    top, left = (h - s) // 2, (w - s) // 2
+    square = torch.from_numpy(np.array(a[top:top + s, left:left + s]))     # a copy: PIL's arrays are read-only
+    return to_rgb32(square.permute(2, 0, 1)[None])[0]
+
 def _read_images(files):
-    "uint8 (N, 3, H, W) of image files, all of one size; an unreadable file or another size raises ValueError naming it."
+    "uint8 (N, 3, 32, 32) of image files of any sizes (`_square32`); an unreadable file raises ValueError naming it."
     from PIL import Image
-    arrays, size0 = [], None
-    for f, _ in files:
+    out = torch.empty(len(files), 3, 32, 32, dtype=torch.uint8)
+    for i, (f, _) in enumerate(files):
         try:
             with Image.open(f) as im: a = np.asarray(im.convert('RGB'))
         except Exception as e: raise ValueError(f"{f} cannot be read as an image ({type(e).__name__}: {e})") from None
-        if size0 is None: size0, first = a.shape[:2], f
-        elif a.shape[:2] != size0:
-            raise ValueError(f"{f} is {a.shape[1]}x{a.shape[0]}, but {first} is {size0[1]}x{size0[0]}: a folder data set needs images of one size")
-        arrays.append(a)
-    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
+        out[i] = _square32(a)
+    return out
 
 def load_folder(dataset, split='train', root=None) -> ImageData:
     "Split `split` of a folder data set ('folder:/path') as uint8 (N, 3, 32, 32): read once, then from its cache in `root`."
     path = Path(check_dataset(dataset)[len(FOLDER):])
     files, classes = _folder_files(_split_dir(path, split), _classes(_split_dir(path, 'train')) if split == 'test' else None)   # test: train's labels
     stamp = hashlib.sha256(repr([(str(f), k, f.stat().st_size, f.stat().st_mtime_ns) for f, k in files]).encode()).hexdigest()[:16]
-    cache = _cache_path(Path(root).expanduser() if root is not None else default_data_root(), f"{dataset_tag(dataset)}-{stamp}", split)
+    root = Path(root).expanduser() if root is not None else default_data_root()
+    cache = _cache_path(root, f"{dataset_tag(dataset, root)}-{stamp}", split)     # the tag: the images' contents
     data = _read_cache(cache)
     if data is not None: return data
-    data = ImageData(to_rgb32(_read_images(files)), torch.tensor([k for _, k in files], dtype=torch.long), classes, dataset, split)
+    labels = torch.tensor([k for _, k in files], dtype=torch.long)
+    data = ImageData(_read_images(files), labels, classes, dataset, split)
     _write_cache(cache, data)
     return data
 

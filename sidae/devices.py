@@ -112,5 +112,6 @@ def compile_available(device):
 
 def fast_path(device, fast=True):
     "The fast path's settings {amp, channels_last, compile} on `device`: on CUDA bf16, channels_last, compile where available; else float32 eager."
-    if not fast or check_device(device).type != 'cuda': return dict(amp='none', channels_last=False, compile=False)
-    return dict(amp='bf16', channels_last=True, compile=compile_available(device)[0])
+    dev = check_device(None) if device is None else torch.device(device)   # a cluster's 'cuda', planned from a CPU
+    if not fast or dev.type != 'cuda': return dict(amp='none', channels_last=False, compile=False)
+    return dict(amp='bf16', channels_last=True, compile=compile_available(dev)[0])

@@ -13,7 +13,7 @@ from dataclasses import dataclass, asdict
 from pathlib import Path
 import torch, torch.nn.functional as F
 from tqdm.auto import tqdm
-from .checks import positive_int, nonneg_int, number, flag, choice, fraction
+from .checks import positive_int, nonneg_int, seed_int, number, flag, choice, fraction
 from .devices import check_device, AMPS, autocast
 from .checkpoint import CorruptFileError, Resumable, check_zip, is_read_failure, short_error
 from .data import load_split, labelled_subset, validation_split, channel_stats, check_dataset, NUM_CLASSES, limited
@@ -59,7 +59,7 @@ class EvalConfig:
         choice('mode', self.mode, MODES)
         self.frac = fraction('frac', self.frac)
         for k in ('epochs', 'batch_size', 'width', 'knn_k'): setattr(self, k, positive_int(k, getattr(self, k)))
-        for k in ('seed', 'subset_seed'): setattr(self, k, nonneg_int(k, getattr(self, k)))
+        for k in ('seed', 'subset_seed'): setattr(self, k, seed_int(k, getattr(self, k)))
         if self.limit is not None: self.limit = positive_int('limit', self.limit)
         self.lr, self.knn_t = number('lr', self.lr, positive=True), number('knn_t', self.knn_t, positive=True)
         for k in ('momentum', 'weight_decay'): setattr(self, k, number(k, getattr(self, k)))

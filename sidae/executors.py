@@ -4,11 +4,11 @@
 
 # %% auto #0
 __all__ = ['CLUSTERS', 'ACTIVE', 'EXECUTORS', 'SLURM_OPTIONS', 'compute_request', 'store_options', 'visible_gpus',
-           'LocalExecutor', 'RunJob', 'submitit_module', 'evaluation_groups', 'record_jobs', 'job_records', 'job_state',
-           'job_states', 'active_jobs', 'SlurmExecutor', 'make_executor']
+           'LocalExecutor', 'RunJob', 'check_slurm', 'submitit_module', 'evaluation_groups', 'record_jobs',
+           'job_records', 'job_state', 'job_states', 'active_jobs', 'SlurmExecutor', 'make_executor']
 
 # %% ../nbs/14_executors.ipynb #ac3542b4
-import inspect, json, multiprocessing, os, time
+import inspect, json, multiprocessing, os, shutil, time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 import torch
@@ -95,6 +95,12 @@ class RunJob:
         return DelayedSubmission(self, *args, **kwargs)
 
 CLUSTERS = ('slurm', 'local', 'debug')
+
+def check_slurm():
+    "Raise ValueError (one line) unless this machine can submit to SLURM: `sbatch` on PATH."
+    if shutil.which('sbatch') is None:
+        raise ValueError("the SLURM executor needs SLURM's sbatch, which is not on this machine's PATH; allowed here: --executor local, "
+                         "--cluster local to try the SLURM path on this machine, or `sidae plan --sbatch DIR` to write scripts for a cluster")
 
 def submitit_module():
     "submitit, or an ImportError that says how to do without it."
@@ -208,6 +214,7 @@ class SlurmExecutor:
 
     def compute(self, store, pretrains=(), evaluations=(), desc='runs'):
         "Submit what is missing and no active job holds: the pre-training array, then the evaluations'; wait (or, on SLURM without `wait`, return)."
+        if self.cluster == 'slurm': check_slurm()                 # before anything is submitted
         device = self.device or ('cuda' if self.cluster == 'slurm' else str(store.device or check_device(None)))
         job, busy = RunJob(store.root, store_options(store, device=device)), active_jobs(store)
         pre, held = self._submit(store, 'sidae-pretrain', job, store.missing(pretrains=pretrains), busy, lambda rs: [[r] for r in rs])

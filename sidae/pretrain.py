@@ -17,7 +17,7 @@ import torch, torch.nn as nn, torch.nn.functional as F
 import torch.distributed as dist
 from torchvision.utils import make_grid, save_image
 from tqdm.auto import tqdm
-from .checks import positive_int, nonneg_int, number, unit, flag, choice
+from .checks import positive_int, nonneg_int, seed_int, number, unit, flag, choice
 from .devices import check_device, AMPS, autocast, at_least_f32, fast_path, compile_available
 from .distributed import world, shard, sync_batchnorm, mean_over_processes
 from .checkpoint import atomic_save, atomic_write, atomic_write_text, Resumable
@@ -88,7 +88,7 @@ class PretrainConfig:
         self.dataset = check_dataset(self.dataset)
         check_method(self.method)
         self.w = _check_w_of_method(self.method, self.w)
-        self.seed, self.warmup_epochs = nonneg_int('seed', self.seed), nonneg_int('warmup_epochs', self.warmup_epochs)
+        self.seed, self.warmup_epochs = seed_int('seed', self.seed), nonneg_int('warmup_epochs', self.warmup_epochs)
         for k in ('epochs', 'batch_size', 'width', 'd_hid', 'pred_hid'): setattr(self, k, positive_int(k, getattr(self, k)))
         if self.warmup_epochs >= self.epochs:
             raise ValueError(f"warmup_epochs={self.warmup_epochs} is not shorter than the run (epochs={self.epochs}); allowed: 0..{self.epochs - 1}")
@@ -322,6 +322,7 @@ def _save_epoch(run_dir, ck, rows, cfg, mean, std, checkpoint_every):
 def _finish(run_dir, model, data, mean, std, rows, cfg, device):
     "After the loop: every process waits for rank 0's files; rank 0 writes recon.png once a run with a decoder is complete."
     rank, n = world()
+    if rank == 0 and not (run_dir / 'log.csv').exists(): write_log(run_dir, rows)   # a damaged log was moved aside
     if n > 1: dist.barrier()   # every file rank 0 writes exists before any process returns (and may read them)
     if rank == 0 and model.decoder is not None and not (run_dir / 'recon.png').exists() and len(rows) == cfg.epochs:
         save_reconstructions(model, data.x[:8].to(device), mean, std, run_dir / 'recon.png')

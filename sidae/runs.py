@@ -4,11 +4,11 @@
 
 # %% auto #0
 __all__ = ['PRESETS', 'REAL_LIMIT', 'NATURAL', 'IDENTITY_BASE', 'check_preset', 'preset_seeds', 'preset_dataset',
-           'preset_deviations', 'preset_pretrain', 'preset_eval', 'identity', 'config_key', 'stored_differs',
-           'RunStore', 'stage_curve']
+           'preset_deviations', 'preset_pretrain', 'preset_eval', 'preset_of', 'identity', 'config_key',
+           'stored_differs', 'MissingRunError', 'RunStore', 'stored_pretrain', 'stage_curve']
 
 # %% ../nbs/12_runs.ipynb #d3adbe09
-import csv, errno, hashlib, json, numbers, os, socket, time, traceback, warnings
+import csv, errno, hashlib, json, numbers, os, socket, sys, time, traceback, warnings
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +18,7 @@ from .locks import lock_kind, run_lock
 from .checks import positive_int, not_known, flag
 from .devices import check_device
 from .distributed import world, from_rank0
-from .checkpoint import atomic_write_json, CorruptFileError, prev_path, read_json, intact
+from .checkpoint import atomic_write_json, CorruptFileError, prev_path, read_json, check_zip, file_digest, short_error
 from .data import check_dataset, load_split, labelled_subset, limited, is_folder, dataset_tag, NUM_CLASSES
 from .pretrain import PretrainConfig, pretrain, train_path
 from .evaluate import EvalConfig, evaluate, labelled_indices, downstream_splits
@@ -93,6 +93,15 @@ def preset_eval(preset, dataset='cifar10', stand_in=True, **kw):
     if p['fit_batch'] and 'batch_size' not in kw: cfg = replace(cfg, batch_size=_fitted_batch(cfg, cfg.batch_size))
     return cfg
 
+_SIZES = ('width', 'd_hid', 'pred_hid', 'batch_size')
+
+def preset_of(cfg):
+    "The preset whose network and batch sizes a PretrainConfig has (the one with its epochs first), or None."
+    size = lambda p: {k: {**PretrainConfig().to_dict(), **PRESETS[p]['pretrain']}[k] for k in _SIZES + ('epochs',)}
+    mine = {k: getattr(cfg, k) for k in _SIZES + ('epochs',)}
+    same = [p for p in PRESETS if all(size(p)[k] == mine[k] for k in _SIZES)]
+    return next((p for p in same if size(p)['epochs'] == cfg.epochs), same[0] if same else None)
+
 # %% ../nbs/12_runs.ipynb #415c0383
 IDENTITY_BASE = {   # what run identities are measured from, frozen (2026-12): never edit a value; give a new field the value of the old behaviour
     'PretrainConfig': dict(dataset='cifar10', method='sidae', w=0.5, seed=0, epochs=200, batch_size=512, lr=0.03, momentum=0.9, weight_decay=0.0005,
@@ -166,6 +175,52 @@ def _job_environment():
                                           ('visible_gpus', 'CUDA_VISIBLE_DEVICES')) if os.environ.get(v)}
     return env
 
+class MissingRunError(ValueError):
+    "An evaluation asked for a pre-training run that is not in the store, of a store that does not compute it."
+    def __init__(self, run_dir, config, state):
+        self.run_dir, self.config = Path(run_dir), config
+        store = Path(run_dir).parent.parent
+        super().__init__(f"the pre-training run {Path(run_dir).name} is {state} in the store {store}")
+
+_CHECKED = ('config.json', 'log.csv', 'result.json')   # the files of a finished run whose digests status.json records
+
+def _digests(run_dir):
+    "The sha256 of each of a run's checked files that exists: recorded in status.json when the run is done."
+    return {n: file_digest(Path(run_dir) / n) for n in _CHECKED if (Path(run_dir) / n).is_file()}
+
+def _damaged(p, st):
+    "Why the file `p` of a finished run (status `st`) is damaged, or None: its digest differs from the one recorded."
+    want = ((st or {}).get('digests') or {}).get(Path(p).name)
+    if want is None or not Path(p).is_file(): return None                      # runs stored before digests: parsed only
+    return None if file_digest(p) == want else 'its sha256 differs from the one recorded when the run finished'
+
+def _move_aside(p):
+    "Rename a damaged file to NAME.damaged-<UTC time> beside it; returns the new path."
+    to = Path(p).with_name(f"{Path(p).name}.damaged-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}")
+    os.replace(p, to)
+    return to
+
+def _say(msg):
+    "One line on stderr (rank 0): what the store does that was not asked for in so many words."
+    if world()[0] == 0: print(f"sidae: {msg}", file=sys.stderr, flush=True)
+
+class _Damaged(Exception):
+    "A file of a finished run that is damaged and can be computed again: `path`, and why."
+    def __init__(self, path, why): self.path, self.why = Path(path), why
+
+def _remove_stale_tmp(run_dir):
+    "Remove the half-written `.NAME.*.tmp` files that a killed atomic write left in a run folder (under its lock)."
+    for p in Path(run_dir).glob('.*.tmp'): p.unlink(missing_ok=True)
+
+_verified_zips = {}   # (path, size, mtime_ns) of the stage files whose CRCs this process has checked
+
+def _check_stage(p):
+    "Raise CorruptFileError unless the stage checkpoint `p` is there and passes its zip CRC check (once per file)."
+    try: s = Path(p).stat()
+    except FileNotFoundError: raise CorruptFileError('missing') from None
+    key = (str(p), s.st_size, s.st_mtime_ns)
+    if key not in _verified_zips: check_zip(p); _verified_zips[key] = True
+
 class RunStore:
     "Pre-training runs and evaluations on disk, computed once, identified by their configuration."
     def __init__(self, root=None, device=None, data_root=None, download=False, progress=True, lock_timeout=-1,
@@ -182,13 +237,15 @@ class RunStore:
 
     def pretrain_dir(self, cfg):
         "The folder of a pre-training run."
-        return self.root / 'pretrain' / f"{dataset_tag(cfg.dataset)}-{cfg.method}-w{cfg.w:g}-s{cfg.seed}-{config_key(identity(cfg))}"
+        tag = dataset_tag(cfg.dataset, self.data_root)
+        return self.root / 'pretrain' / f"{tag}-{cfg.method}-w{cfg.w:g}-s{cfg.seed}-{config_key(identity(cfg))}"
 
     def eval_dir(self, ecfg, pcfg=None, stage=None):
         "The folder of an evaluation of stage `stage` of pre-training run `pcfg` (None: the supervised baseline)."
         d = dict(evaluate=identity(ecfg), pretrain=identity(pcfg) if pcfg else None, stage=stage)
-        src = f"{dataset_tag(pcfg.dataset)}-{pcfg.method}-w{pcfg.w:g}-s{pcfg.seed}-e{stage}" if pcfg else f"scratch-s{ecfg.seed}"
-        return self.root / 'evaluate' / f"{dataset_tag(ecfg.dataset)}-{ecfg.mode}-frac{ecfg.frac:g}-{src}-{config_key(d)}"
+        tag = lambda ds: dataset_tag(ds, self.data_root)
+        src = f"{tag(pcfg.dataset)}-{pcfg.method}-w{pcfg.w:g}-s{pcfg.seed}-e{stage}" if pcfg else f"scratch-s{ecfg.seed}"
+        return self.root / 'evaluate' / f"{tag(ecfg.dataset)}-{ecfg.mode}-frac{ecfg.frac:g}-{src}-{config_key(d)}"
 
     def status(self, run_dir):
         "The status record of a run folder ({'state': 'done' | 'running' | 'interrupted' | 'failed', ...}) or None."
@@ -242,7 +299,10 @@ class RunStore:
     def _attempt(self, run_dir, config, work, record, cleanup, path):
         "Compute `work()` with its status record (rank 0 writes it): running, then done or failed."
         rank, (t0, base) = world()[0], (time.time(), self._base_status(run_dir, path))
-        if rank == 0: atomic_write_json(config, run_dir / 'config.json'); atomic_write_json(dict(state='running', **base), run_dir / 'status.json')
+        if rank == 0:
+            if read_json(run_dir / 'config.json') != json.loads(json.dumps(config)):    # no new space needed where it is there
+                atomic_write_json(config, run_dir / 'config.json')
+            _write_status(run_dir, dict(state='running', **base))
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter('always')
@@ -258,6 +318,7 @@ class RunStore:
         if rank == 0:
             extra = dict(record(out)) if record else {}
             atomic_write_json(dict(state='done', seconds=time.time() - t0, finished=time.strftime('%Y-%m-%dT%H:%M:%S'),
+                                   digests=_digests(run_dir),
                                    warnings=[str(w.message) for w in caught] + extra.pop('warnings', []), **extra, **base),
                               run_dir / 'status.json')
             if cleanup: cleanup()
@@ -270,6 +331,7 @@ class RunStore:
         run_dir.mkdir(parents=True, exist_ok=True)
         lock, decision = self._claim(run_dir)
         try:
+            if world()[0] == 0: _remove_stale_tmp(run_dir)
             if decision == 'done': return None
             out = self._attempt(run_dir, config, work, record, cleanup, path)
             self.computed.append(run_dir)
@@ -277,27 +339,57 @@ class RunStore:
         finally:
             if lock: lock.release()
 
-    def _check_stored(self, d, pairs):
+    def _stored_config(self, d, expected):
+        "The config.json of the finished run in `d`; a damaged one is moved aside and written again from `expected`."
+        p, st = d / 'config.json', self.status(d)
+        stored, why = read_json(p), _damaged(p, st)
+        if stored is not None and not why: return stored
+        why = why or ('missing' if not p.exists() else 'not readable JSON')
+        moved = _move_aside(p) if p.exists() else None
+        atomic_write_json(expected, p)                 # the folder's name is the hash of this configuration
+        if st and 'digests' in st: _write_status(d, {**st, 'digests': {**st['digests'], 'config.json': file_digest(p)}})
+        _say(f"{p} was damaged ({why}): " + (f"moved aside to {moved.name}, " if moved else '') + "written again")
+        return expected
+
+    def _check_stored(self, d, pairs, expected):
         "Raise ValueError unless the config.json of the finished run in `d` holds the configurations asked for, [(stored part, cfg)]."
-        stored = read_json(d / 'config.json')
-        differs = [f for part, cfg in pairs if cfg is not None for f in stored_differs((stored or {}).get(part) if part else stored, cfg)]
-        if stored is None or differs:
-            raise ValueError(f"the run folder {d} holds another configuration than the one asked for ({'; '.join(differs) or 'no readable config.json'}): "
-                             "a folder moved or edited by hand, or a clash of hashes; allowed: delete the folder (or move it back) and ask again")
+        stored = self._stored_config(d, expected)
+        differs = [f for part, cfg in pairs if cfg is not None
+                   for f in stored_differs(stored.get(part) if part else stored, cfg)]
+        if differs:
+            raise ValueError(f"the run folder {d} holds another configuration than the one asked for ({'; '.join(differs)}): "
+                             "a folder moved or renamed by hand, or a clash of hashes; "
+                             "allowed: move it back (or delete it) and ask again")
+
+    def _redo(self, d, e, what):
+        "Move a finished run's damaged file aside and mark the run unfinished, so that it is computed again (`what`)."
+        if world()[1] > 1:
+            raise CorruptFileError(f"{e.path} of a finished run is damaged ({e.why}); ask again in one process")
+        lock = self._lock(d); lock.acquire()
+        try:
+            moved = _move_aside(e.path) if e.path.exists() else None
+            _write_status(d, {**(self.status(d) or {}), 'state': 'failed', 'error': f"damaged {e.path.name}: {e.why}"})
+        finally: lock.release()
+        _say(f"{e.path} was damaged ({e.why}): " + (f"moved aside to {moved.name}; " if moved else '') + what)
 
     def _finished_pretrain(self, d, cfg):
-        "The log and the stage checkpoints of the finished run in `d`, checked to be there and complete."
-        self._check_stored(d, [(None, cfg)])
+        "The log and the stage checkpoints of the finished run in `d`, each verified; a damaged log raises _Damaged."
+        self._check_stored(d, [(None, cfg)], cfg.to_dict())
+        p, log = d / 'log.csv', None
+        why = _damaged(p, self.status(d))
+        if why is None:
+            try: log = _read_log(p)
+            except (OSError, ValueError, TypeError) as e:
+                why = 'missing' if not p.exists() else f"unreadable: {short_error(e)}"
+        if why is None and len(log) != cfg.epochs: why = f"{len(log)} rows, not {cfg.epochs}"
+        if why: raise _Damaged(p, why)
         todo = f"delete the folder {d} and ask for the run again to compute it anew (its stored evaluations are kept)"
-        try: log = _read_log(d / 'log.csv')
-        except (OSError, ValueError, TypeError) as e:
-            raise CorruptFileError(f"log {d / 'log.csv'} of a finished pre-training run is unreadable ({type(e).__name__}: {e}); {todo}") from None
-        if len(log) != cfg.epochs: raise CorruptFileError(f"log {d / 'log.csv'} of a finished pre-training run has {len(log)} rows, not {cfg.epochs}; {todo}")
         stages = {e: d / f'stage-{e:04d}.pt' for e in cfg.stages}
-        for p in stages.values():
-            if not intact(p):
-                state = 'damaged (cut short)' if p.exists() else 'missing'
-                raise CorruptFileError(f"stage checkpoint {p} of a finished pre-training run is {state}; {todo}")
+        for e, sp in stages.items():
+            try: _check_stage(sp)
+            except CorruptFileError as err:
+                raise CorruptFileError(f"stage checkpoint {sp} of a finished pre-training run is "
+                                       f"{'missing' if not sp.exists() else f'damaged ({err})'}; {todo}") from None
         return log, stages
 
     def pretrain(self, cfg):
@@ -310,11 +402,17 @@ class RunStore:
                         warnings=[f"representation collapse in epochs {collapse}: see the collapse column of log.csv"] if collapse else [])
         path = train_path(cfg, self.device, self.pretrain_opts['channels_last'], self.pretrain_opts['compile'])
         opts = dict(self.pretrain_opts, channels_last=path['channels_last'], compile=path['compile'])
-        with _torch_threads(self.threads):
-            self._compute(d, cfg.to_dict(), lambda: pretrain(cfg, d, device=self.device, data_root=self.data_root, download=self.download,
-                                                             progress=self.progress, **opts), record, path=path)
-        log, stages = self._finished_pretrain(d, cfg)
-        return dict(run_dir=d, config=cfg, log=log, stages=stages)
+        work = lambda: pretrain(cfg, d, device=self.device, data_root=self.data_root, download=self.download,
+                                progress=self.progress, **opts)
+        for attempt in (0, 1):                 # a damaged log is written again by resuming the run from its state
+            with _torch_threads(self.threads): self._compute(d, cfg.to_dict(), work, record, path=path)
+            try: log, stages = self._finished_pretrain(d, cfg)
+            except _Damaged as e:
+                if attempt:
+                    raise CorruptFileError(f"{e.path} of a finished pre-training run is damaged ({e.why})") from None
+                self._redo(d, e, "the run is resumed from its state to write it again")
+                continue
+            return dict(run_dir=d, config=cfg, log=log, stages=stages)
 
     def evaluate(self, ecfg, pcfg=None, stage=None):
         "The result of evaluating stage `stage` (an epoch) of `pcfg` with `ecfg` (pcfg None: supervised), computed if missing."
@@ -331,13 +429,13 @@ class RunStore:
                 raise ValueError(f"stage={stage!r} is not a stage of the pre-training run; allowed: {list(pcfg.stages)}")
             stage = int(stage)
         d = self.eval_dir(ecfg, pcfg, stage)
+        if pcfg is not None and not self.compute_pretrain and not self._done(d):
+            self._pretrain_needed(pcfg, d)       # refused before anything is written
         state = d / 'state.pt'
         def work():
             train = load_split(ecfg.dataset, 'train', self.data_root, self.download)
             labelled_indices(ecfg, downstream_splits(ecfg, train, None)[0])  # a bad batch fails first
-            if pcfg and not self.compute_pretrain and not self._done(self.pretrain_dir(pcfg)):
-                raise RuntimeError(f"its pre-training run {self.pretrain_dir(pcfg).name} is {(self.status(self.pretrain_dir(pcfg)) or {}).get('state', 'missing')}, "
-                                   "and this store does not compute pre-training runs (compute_pretrain=False): evaluate it once the run is done")
+            if pcfg: self._pretrain_needed(pcfg, d)      # after the input checks: refused, or one line saying so
             ck = self.pretrain(pcfg)['stages'][stage] if pcfg else None
             r = evaluate(ecfg, ck, device=self.device, data_root=self.data_root, download=self.download, state_path=state)
             res = dict(acc=r['acc'], train_acc=r['train_acc'], knn_acc=r['knn_acc'], n_labelled=r['n_labelled'], seconds=r['seconds'], stage=stage,
@@ -346,15 +444,34 @@ class RunStore:
             atomic_write_json(res, d / 'result.json')
         def cleanup():                                   # the result is stored: the resumable state is of no more use
             for p in (state, prev_path(state)): p.unlink(missing_ok=True)
-        with _torch_threads(self.threads):
-            self._compute(d, dict(evaluate=ecfg.to_dict(), pretrain=pcfg.to_dict() if pcfg else None, stage=stage), work, cleanup=cleanup,
-                          path=dict(device=str(check_device(self.device)), amp=ecfg.amp))
-        self._check_stored(d, [('evaluate', ecfg), ('pretrain', pcfg)])
-        res = read_json(d / 'result.json')
-        if not (isinstance(res, dict) and 'acc' in res):
-            raise CorruptFileError(f"result {d / 'result.json'} of a finished evaluation is {'damaged' if (d / 'result.json').exists() else 'missing'}; "
-                                   f"delete the folder {d} and ask again to compute it anew")
+        config = dict(evaluate=ecfg.to_dict(), pretrain=pcfg.to_dict() if pcfg else None, stage=stage)
+        for attempt in (0, 1):                           # a damaged result is moved aside and computed again
+            with _torch_threads(self.threads):
+                path = dict(device=str(check_device(self.device)), amp=ecfg.amp)
+                self._compute(d, config, work, cleanup=cleanup, path=path)
+            self._check_stored(d, [('evaluate', ecfg), ('pretrain', pcfg)], config)
+            try: return self._stored_result(d)
+            except _Damaged as e:
+                if attempt:
+                    raise CorruptFileError(f"result {e.path} of a finished evaluation is damaged ({e.why})") from None
+                self._redo(d, e, "the evaluation is computed again")
+
+    def _stored_result(self, d):
+        "The verified result.json of the finished evaluation in `d` (_Damaged if it is not)."
+        p = d / 'result.json'
+        why, res = _damaged(p, self.status(d)), read_json(p)
+        if why is None and not (isinstance(res, dict) and 'acc' in res):
+            why = 'missing' if not p.exists() else 'not a result'
+        if why: raise _Damaged(p, why)
         return res
+
+    def _pretrain_needed(self, pcfg, d):
+        "Before an evaluation in `d`: refuse (MissingRunError), or say in one line that its pre-training run is computed."
+        pd = self.pretrain_dir(pcfg)
+        if self._done(pd): return
+        state = (self.status(pd) or {}).get('state', 'missing')
+        if not self.compute_pretrain: raise MissingRunError(pd, pcfg, state)
+        _say(f"the pre-training run {pd.name} is {state}: computing it first (for the evaluation {d.name})")
 
     def request_dir(self, kind, cfgs):
         "The folder of a request ('pretrain', (config,)) or ('evaluate', (ecfg, pcfg, stage)) as `missing` gives them."
@@ -373,6 +490,25 @@ class RunStore:
                 todo.setdefault(self.eval_dir(e, p, st), ('evaluate', (e.to_dict(), p.to_dict() if p else None, st)))
         return list(todo.values())
 
+
+def stored_pretrain(run_dir):
+    "The PretrainConfig of a stored pre-training run folder, from its config.json (checked against its name and digest)."
+    d, p = Path(run_dir), Path(run_dir) / 'config.json'
+    if not d.is_dir():
+        raise ValueError(f"run folder {d} does not exist; allowed: a folder under STORE/pretrain (sidae status lists them)")
+    st = read_json(d / 'status.json')
+    cfg, why = read_json(p), _damaged(p, st if isinstance(st, dict) else None)
+    if why or not isinstance(cfg, dict):
+        state = why or ('missing' if not p.exists() else 'damaged (not readable JSON)')
+        raise CorruptFileError(f"config {p} is {state}: the run's configuration cannot be read from it")
+    if 'evaluate' in cfg:
+        raise ValueError(f"{d} is an evaluation's folder; allowed: a pre-training run's folder (STORE/pretrain/...)")
+    try: out = PretrainConfig(**cfg)
+    except (TypeError, ValueError) as e:
+        raise CorruptFileError(f"config {p} holds no pre-training configuration ({e})") from None
+    if not d.name.endswith(config_key(identity(out))):
+        raise ValueError(f"the run folder {d} holds another configuration than its name says: a folder renamed by hand")
+    return out
 
 # %% ../nbs/12_runs.ipynb #98bf5dc8
 def stage_curve(store, pcfg, ecfg, stages=None):

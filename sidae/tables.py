@@ -67,8 +67,8 @@ def versus_random(df, by=('frac',), metrics=('acc', 'knn_acc')):
     for value in metrics:
         s = _stage_stats(df.assign(_all=0), keys, value)
         s['diff'] = s['mean'] - s['random_mean']
-        s['se_diff'] = np.sqrt(s['se'].fillna(0) ** 2 + s['random_se'].fillna(0) ** 2)
-        s['beats'] = s['diff'] > 2 * s['se_diff']
+        s['se_diff'] = np.sqrt(s['se'] ** 2 + s['random_se'] ** 2)      # NaN with one seed: no standard error, no claim
+        s['beats'] = s['diff'] > 2 * s['se_diff']                          # False where se_diff is NaN
         for key, g in s.sort_values('epoch').groupby([*keys, 'label'], sort=False):
             last, first = g.iloc[-1], g.iloc[0]
             out.append({**dict(zip([*keys, 'label'], key)), 'metric': value, 'epoch': int(last['epoch']), 'n': int(last['n']),

@@ -108,34 +108,34 @@ def test_non_positive_epochs_or_batch_cli(cli):
 
 
 def test_other_training_options():
-    _fails(lambda: pretrain(PretrainConfig(**SMALL), '/nonexistent/run', device='cpu', checkpoint_every=0),
+    _fails(lambda: pretrain(PretrainConfig(**SMALL), '/nonexistent/run', checkpoint_every=0),
            "checkpoint_every=0 is not a positive integer", "allowed: 1, 2, 3, ...")
     _fails(lambda: PretrainConfig(lr=0), "lr=0 is not allowed", "allowed: a finite number > 0")
     _fails(lambda: PretrainConfig(seed=-1), "seed=-1 is not a non-negative integer", "allowed: 0, 1, 2, ...")
-    _fails(lambda: pretrain(dict(SMALL), '/nonexistent/run', device='cpu'), "cfg={", "is not a PretrainConfig", exc=TypeError)
+    _fails(lambda: pretrain(dict(SMALL), '/nonexistent/run'), "cfg={", "is not a PretrainConfig", exc=TypeError)
 
 
 # --- a batch larger than the labelled subset ---
 
 def _stage(tmp_path):
     "A stage checkpoint of a tiny untrained run (one epoch of one step)."
-    r = pretrain(PretrainConfig(**{**SMALL, 'epochs': 1, 'limit': 64}), tmp_path / 'run', device='cpu', progress=False)
+    r = pretrain(PretrainConfig(**{**SMALL, 'epochs': 1, 'limit': 64}), tmp_path / 'run', progress=False)
     return r['stages'][1]
 
 
 def test_batch_larger_than_labelled_subset(tmp_path):
     cfg = EvalConfig(dataset='digits', frac=0.01, batch_size=64, width=4)
-    _fails(lambda: evaluate(cfg, _stage(tmp_path), device='cpu'),
+    _fails(lambda: evaluate(cfg, _stage(tmp_path)),
            "batch_size=64 is larger than the labelled subset (13 images of digits at frac=0.01)", "allowed: 1..13")
-    store = RunStore(tmp_path / 'store', device='cpu', progress=False)
+    store = RunStore(tmp_path / 'store', progress=False)
     _fails(lambda: store.evaluate(cfg, preset_pretrain('smoke')), "batch_size=64 is larger than the labelled subset", "allowed: 1..13")
     assert not (tmp_path / 'store' / 'pretrain').exists()            # refused before any pre-training
-    _fails(lambda: pretrain(PretrainConfig(**{**SMALL, 'batch_size': 512}), tmp_path / 'p', device='cpu', progress=False),
+    _fails(lambda: pretrain(PretrainConfig(**{**SMALL, 'batch_size': 512}), tmp_path / 'p', progress=False),
            "batch_size=512 is larger than the pre-training data (256 images of digits)", "allowed: 1..256")
 
 
 def test_batch_larger_than_labelled_subset_cli(cli, tmp_path):
-    _says(cli('evaluate', '--preset', 'smoke', '--frac', '0.01', '--batch-size', '64', '--probe', 'sgd'),   # the SGD probe takes batches
+    _says(cli('evaluate', '--preset', 'smoke', '--frac', '0.01', '--batch-size', '64', '--probe', 'sgd', '--pretrain-missing'),   # before pre-training
           "batch_size=64 is larger than the labelled subset (13 images of digits at frac=0.01)", "allowed: 1..13")
     assert not (tmp_path / 'store' / 'pretrain').exists()
 
@@ -146,11 +146,11 @@ def test_stages_not_within_the_run(tmp_path):
     _fails(lambda: PretrainConfig(epochs=10, stages=(5, 20)), "stages=[5, 20] are not epochs within the run", "allowed: one or more whole epochs in 0..10")
     _fails(lambda: PretrainConfig(epochs=10, stages=(-1,)), "stages=[-1]", "allowed: one or more whole epochs in 0..10")
     _fails(lambda: PretrainConfig(epochs=10, stages=()), "stages=[]", "allowed: one or more whole epochs in 0..10")
-    store, pcfg = RunStore(tmp_path, device='cpu'), preset_pretrain('smoke')
+    store, pcfg = RunStore(tmp_path), preset_pretrain('smoke')
     _fails(lambda: store.evaluate(preset_eval('smoke'), pcfg, stage=3), "stage=3 is not a stage of the pre-training run", "allowed: [0, 1, 2]")
     _fails(lambda: store.evaluate(preset_eval('smoke'), pcfg, stage='last'), "stage='last'", "allowed: [0, 1, 2]")
     _fails(lambda: store.evaluate(preset_eval('smoke', mode='supervised'), None, stage=2), "stage=2 without a pre-training run", "allowed: None")
-    _fails(lambda: evaluate(EvalConfig(dataset='digits'), tmp_path / 'stage-0007.pt', device='cpu'),
+    _fails(lambda: evaluate(EvalConfig(dataset='digits'), tmp_path / 'stage-0007.pt'),
            "is not a file; allowed: a stage-EEEE.pt checkpoint", exc=FileNotFoundError)
     assert not (tmp_path / 'pretrain').exists() and not (tmp_path / 'evaluate').exists()
 
@@ -167,12 +167,12 @@ def test_data_root_without_files(tmp_path):
     for dataset, folder in (('cifar10', 'cifar-10-batches-py'), ('mnist', 'MNIST'), ('stl10', 'stl10_binary')):
         _fails(lambda: load_split(dataset, 'train', tmp_path), f"Data set {dataset!r}", f"not found in {tmp_path}", folder,
                "download=True", "`root` argument", exc=FileNotFoundError)
-    _fails(lambda: pretrain(PretrainConfig(dataset='cifar10', epochs=1), tmp_path / 'run', device='cpu', data_root=tmp_path),
+    _fails(lambda: pretrain(PretrainConfig(dataset='cifar10', epochs=1), tmp_path / 'run', data_root=tmp_path),
            "Data set 'cifar10'", f"not found in {tmp_path}", 'cifar-10-batches-py', exc=FileNotFoundError)
 
 
 def test_data_root_without_files_cli(cli, tmp_path):
-    _says(cli('pretrain', '--preset', 'paper', '--dataset', 'cifar10', '--device', 'cpu', '--data-root', str(tmp_path)),
+    _says(cli('pretrain', '--preset', 'paper', '--dataset', 'cifar10', '--data-root', str(tmp_path)),
           "Data set 'cifar10'", f"not found in {tmp_path}", 'cifar-10-batches-py')
 
 

@@ -39,7 +39,7 @@ def _worker(root, barrier, out, kill_marker=None, kill_at=6):
         except FileExistsError: return
         os.kill(os.getpid(), signal.SIGKILL)
     register_optimizer_step_pre_hook(hook)
-    store = RunStore(root, device='cpu', progress=False)
+    store = RunStore(root, progress=False)
     pcfg, ecfg = _configs()
     barrier.wait(60)
     asked = time.time(); r = store.pretrain(pcfg); got = time.time()
@@ -80,7 +80,7 @@ def test_three_processes_one_computation(tmp_path, monkeypatch, lock):
     monkeypatch.setenv('SIDAE_LOCK', lock)                               # the spawned processes inherit it
     codes, reports = _race(tmp_path)
     assert codes == [0] * N
-    store, (pcfg, ecfg) = RunStore(tmp_path / 'store', device='cpu'), _configs()
+    store, (pcfg, ecfg) = RunStore(tmp_path / 'store'), _configs()
     pdir, edir = _check_intact(store, pcfg, ecfg)
     computed = [c for r in reports for c in r['computed']]
     assert computed.count(str(pdir)) == 1 and computed.count(str(edir)) == 1, computed
@@ -93,7 +93,7 @@ def test_three_processes_one_computation(tmp_path, monkeypatch, lock):
 def test_killed_computation_is_taken_over_and_resumed(tmp_path):
     codes, reports = _race(tmp_path, kill_marker=str(tmp_path / 'killed'))
     assert sorted(codes) == sorted([-signal.SIGKILL] + [0] * (N - 1)), codes
-    store, (pcfg, ecfg) = RunStore(tmp_path / 'store', device='cpu'), _configs()
+    store, (pcfg, ecfg) = RunStore(tmp_path / 'store'), _configs()
     pdir, edir = _check_intact(store, pcfg, ecfg)
     computed = [c for r in reports for c in r['computed']]
     assert computed.count(str(pdir)) == 1 and computed.count(str(edir)) == 1, computed
@@ -111,7 +111,7 @@ def one_thread():
 
 
 def test_failed_run_leaves_a_record_and_is_not_finished(tmp_path):
-    store = RunStore(tmp_path, device='cpu', progress=False)
+    store = RunStore(tmp_path, progress=False)
     bad = preset_pretrain('smoke', batch_size=512)               # larger than the 256 images of the smoke preset
     for attempt in range(2):
         with pytest.raises(ValueError, match='batch_size=512 is larger than the pre-training data'): store.pretrain(bad)
@@ -121,7 +121,7 @@ def test_failed_run_leaves_a_record_and_is_not_finished(tmp_path):
 
 
 def test_non_finite_loss_fails_the_run_with_a_clear_message(tmp_path, one_thread):
-    store = RunStore(tmp_path, device='cpu', progress=False)
+    store = RunStore(tmp_path, progress=False)
     pcfg = preset_pretrain('smoke', lr=1e38)
     with pytest.raises(FloatingPointError) as e: store.pretrain(pcfg)
     msg = str(e.value)
@@ -132,7 +132,7 @@ def test_non_finite_loss_fails_the_run_with_a_clear_message(tmp_path, one_thread
 
 
 def test_collapse_is_a_warning_in_status_and_log(tmp_path, one_thread):
-    store = RunStore(tmp_path, device='cpu', progress=False, collapse_warn=1.0)   # a threshold no run stays above
+    store = RunStore(tmp_path, progress=False, collapse_warn=1.0)   # a threshold no run stays above
     pcfg = preset_pretrain('smoke')
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter('always'); r = store.pretrain(pcfg)

@@ -29,8 +29,8 @@ def one_thread(monkeypatch):
 
 def test_a_figure_through_submitit_local_equals_one_computed_here(tmp_path):
     slurm = dict(cluster='local', time=10, cpus=1, poll=0.5, folder=str(tmp_path / 'jobs'))
-    S = figure_setup('smoke', store=str(tmp_path / 'cluster'), device='cpu', progress=False, executor='slurm', slurm=slurm)
-    here = figure_setup('smoke', store=str(tmp_path / 'here'), device='cpu', progress=False, executor='none')
+    S = figure_setup('smoke', store=str(tmp_path / 'cluster'), progress=False, executor='slurm', slurm=slurm)
+    here = figure_setup('smoke', store=str(tmp_path / 'here'), progress=False, executor='none')
     a, b = collect_figure(S, 'fig3', frac=1.0), collect_figure(here, 'fig3', frac=1.0)
     pd.testing.assert_frame_equal(a, b)
     jobs = [json.loads(l) for l in (Path(S.store.root) / 'jobs.jsonl').read_text().splitlines()]
@@ -45,14 +45,14 @@ def test_a_figure_through_submitit_local_equals_one_computed_here(tmp_path):
 
 def test_a_timed_out_job_is_requeued_and_resumes_to_the_same_weights(tmp_path):
     cfg = preset_pretrain('cpu', width=8, d_hid=32, pred_hid=8, epochs=30, batch_size=64, limit=256, stages=(30,))   # about 25 s on one core
-    store = RunStore(tmp_path / 'cluster', device='cpu', progress=False)
+    store = RunStore(tmp_path / 'cluster', progress=False)
     ex = SlurmExecutor(cluster='local', time=20 / 60, signal_delay_s=6, max_timeouts=10, poll=0.5, folder=str(tmp_path / 'jobs'))
     jobs = ex.compute(store, [cfg])
     st = store.status(store.pretrain_dir(cfg))
     log = Path(jobs['pretrain'][0].paths.stdout).read_text() + Path(jobs['pretrain'][0].paths.stderr).read_text()
     assert re.search(r'Requeued job \S+ \(\d+ remaining timeouts\)', log), log[-2000:]
     assert st['state'] == 'done' and st['previous']['state'] == 'interrupted' and st['resumed_from'] > 0, st
-    alone = RunStore(tmp_path / 'here', device='cpu', progress=False)
+    alone = RunStore(tmp_path / 'here', progress=False)
     a = torch.load(store.pretrain(cfg)['stages'][30], weights_only=True)
     b = torch.load(alone.pretrain(cfg)['stages'][30], weights_only=True)
     for part in ('backbone', 'projector'):
@@ -66,7 +66,7 @@ def test_runs_held_by_active_slurm_jobs_are_not_submitted_again(tmp_path, monkey
     Before `active_jobs`, every missing run was submitted again when a notebook or `sidae run` was started again before the
     jobs of the first call ended: a second job per run, holding a GPU while it waited for the first one's lock."""
     import sidae.executors as X
-    store = RunStore(tmp_path / 'store', device='cpu', progress=False)
+    store = RunStore(tmp_path / 'store', progress=False)
     cfgs = [preset_pretrain('smoke', method='ae', seed=s) for s in (0, 1)]
     held = store.pretrain_dir(cfgs[0]).name
     store.root.mkdir(parents=True)
@@ -90,7 +90,7 @@ def test_runs_held_by_active_slurm_jobs_are_not_submitted_again(tmp_path, monkey
 
 def test_a_figure_whose_slurm_jobs_left_runs_missing_is_not_computed_on_the_login_node(tmp_path, monkeypatch):
     """After its SLURM jobs, a run still missing raises; before, the notebook computed it in its own process (a login node's CPU)."""
-    S = figure_setup('smoke', store=str(tmp_path / 'store'), device='cpu', progress=False, executor='slurm', slurm=dict(cluster='slurm'))
+    S = figure_setup('smoke', store=str(tmp_path / 'store'), progress=False, executor='slurm', slurm=dict(cluster='slurm'))
     monkeypatch.setattr(SlurmExecutor, 'compute', lambda self, *a, **k: dict(pretrain=[], evaluate=[]))   # jobs that ended, computing nothing
     with pytest.raises(RuntimeError, match='still missing after their SLURM jobs ended'): collect_figure(S, 'fig3', frac=1.0)
     assert not (tmp_path / 'store' / 'pretrain').exists()
@@ -132,7 +132,7 @@ def test_slurm_submission_files_and_no_second_submission_while_pending(tmp_path,
     for name, text in (('sbatch', _SBATCH), ('sacct', _SACCT), ('srun', '#!/bin/bash\n')): (fake / name).write_text(text); (fake / name).chmod(0o755)
     (fake / 'state').write_text('PENDING')
     monkeypatch.setenv('PATH', f"{fake}:{os.environ['PATH']}"); monkeypatch.setenv('FAKE_SLURM', str(fake))
-    store = RunStore(tmp_path / 'store', device='cpu', progress=False)
+    store = RunStore(tmp_path / 'store', progress=False)
     pcs = [preset_pretrain('smoke', method='ae', seed=s) for s in (0, 1)]
     evals = [(preset_eval('smoke', frac=1.0), p, 2) for p in pcs]
     ex = SlurmExecutor(cluster='slurm', partition='gpu', time=90, extra={'qos': 'high'}, wait=False, folder=str(tmp_path / 'jobs'))

@@ -24,7 +24,7 @@ from sidae.runs import RunStore, preset_eval, preset_pretrain
 def stage(tmp_path_factory):
     torch.set_num_threads(1)
     d = tmp_path_factory.mktemp('run')
-    return pretrain(preset_pretrain('smoke'), d, device='cpu', progress=False)['stages'][2]
+    return pretrain(preset_pretrain('smoke'), d, progress=False)['stages'][2]
 
 
 def _bn_batches(monkeypatch):
@@ -42,18 +42,18 @@ def test_fine_tuning_13_labels_has_no_one_image_step(stage, monkeypatch, feature
     cfg = preset_eval('smoke', frac=0.01, mode='finetune', features=features)
     assert cfg.batch_size == 6
     sizes = _bn_batches(monkeypatch)
-    r = evaluate(cfg, stage, device='cpu')
+    r = evaluate(cfg, stage)
     assert r['n_labelled'] == 13 and min(sizes) >= 3 and set(sizes) == {6, 7}, sorted(set(sizes))
 
 
 def test_supervised_baseline_13_labels_has_no_one_image_step(monkeypatch):
     sizes = _bn_batches(monkeypatch)
-    evaluate(preset_eval('smoke', frac=0.01, mode='supervised'), device='cpu')
+    evaluate(preset_eval('smoke', frac=0.01, mode='supervised'))
     assert min(sizes) >= 3, sorted(set(sizes))
 
 
 def test_the_probe_records_its_convergence(tmp_path):
-    store = RunStore(tmp_path, device='cpu', progress=False)
+    store = RunStore(tmp_path, progress=False)
     r = store.evaluate(preset_eval('smoke', frac=0.01), preset_pretrain('smoke'), 0)
     assert r['probe_converged'] is True and 0 <= r['probe_grad_rel'] <= 1e-3 and r['probe_iterations'] > 0, r
     with pytest.raises(ValueError, match="probe='lbfgs' with weight_decay=0"): EvalConfig(probe='lbfgs', standardize=True, weight_decay=0)
@@ -69,7 +69,7 @@ def _mount(path, opts):
 
 def _cli(store, *args):
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}
-    return subprocess.run([sys.executable, '-m', 'sidae.cli', 'pretrain', '--preset', 'smoke', '--device', 'cpu', '--no-progress',
+    return subprocess.run([sys.executable, '-m', 'sidae.cli', 'pretrain', '--preset', 'smoke', '--no-progress',
                            '--store', str(store), *args], capture_output=True, text=True, env=env, timeout=300)
 
 

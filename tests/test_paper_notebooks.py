@@ -59,7 +59,7 @@ def _execute(name, store, tmp_path, **params):
     cwd.mkdir()
     try:
         pm.execute_notebook(str(src), str(tmp_path / f'{name}.ipynb'), kernel_name='python3', progress_bar=False, cwd=str(cwd),
-                            parameters={**dict(preset='smoke', store=str(store), fig_dir=str(figs), device='cpu'), **params})
+                            parameters={**dict(preset='smoke', store=str(store), fig_dir=str(figs)), **params})
     finally:
         assert src.read_bytes() == before, f'{src} was modified'
     return figs
@@ -175,7 +175,7 @@ def test_cli_without_output_path(store, tmp_path):
     before = src.read_bytes()
     papermill = Path(sys.executable).parent / 'papermill'
     r = subprocess.run([str(papermill), str(src), '-p', 'preset', 'smoke', '-p', 'frac', '1.0', '-p', 'store', str(store),
-                        '-p', 'fig_dir', str(figs), '-p', 'device', 'cpu'],
+                        '-p', 'fig_dir', str(figs)],
                        cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert src.read_bytes() == before
@@ -200,7 +200,7 @@ def _study(name, store, tmp_path):
     src, figs = NBS / f'{name}.ipynb', tmp_path / 'figs'
     before = src.read_bytes()
     pm.execute_notebook(str(src), str(tmp_path / f'{name}.ipynb'), kernel_name='python3', progress_bar=False, cwd=str(tmp_path),
-                        parameters=dict(preset='smoke', store=str(store), fig_dir=str(figs), device='cpu'))
+                        parameters=dict(preset='smoke', store=str(store), fig_dir=str(figs)))
     assert src.read_bytes() == before
     return figs
 
@@ -229,19 +229,5 @@ def test_recon_space_study(store, tmp_path):
     assert df[['acc', 'knn_acc']].stack().between(0, 100).all()
 
 
-def test_fig3_on_the_real_data_set_at_a_small_preset(store, tmp_path):
-    "`-p stand_in False`: the smoke preset on CIFAR-10 itself (small files in torchvision's real format), not digits; the name says so."
-    import pickle
-    import numpy as np
-    from unittest import mock
-    from sidae.data import load_split
-    root, rng = tmp_path / 'data', np.random.default_rng(0)
-    folder = root / 'cifar-10-batches-py'; folder.mkdir(parents=True)
-    for name, n in [(f'data_batch_{i}', 60) for i in range(1, 6)] + [('test_batch', 100)]:
-        with open(folder / name, 'wb') as f: pickle.dump({'data': rng.integers(0, 256, (n, 3072), dtype=np.uint8), 'labels': (np.arange(n) % 10).tolist()}, f)
-    with open(folder / 'batches.meta', 'wb') as f: pickle.dump({'label_names': [f'c{i}' for i in range(10)]}, f)
-    with mock.patch('torchvision.datasets.cifar.check_integrity', lambda *a, **k: True):   # the md5 sums are those of the real files
-        for split in ('train', 'test'): load_split('cifar10', split, root=root)              # read once into sidae's cache, as a user's first run does
-    figs = _execute('fig3', store, tmp_path, frac=1.0, stand_in=False, data_root=str(root))
-    df = _files(figs, 'fig3-cifar10-frac1-w0.5-smoke-1seed')
-    assert set(df.pretrain.dropna()) == {'cifar10'} and set(df.downstream) == {'cifar10'}
+# `-p stand_in False` (Fig. 3 on CIFAR-10 itself, small files in its real format): the README's command runs it and checks
+# its CSV (tests/test_readme_commands.py).

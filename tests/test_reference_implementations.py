@@ -99,7 +99,7 @@ def test_lbfgs_probe_equals_sklearn_logistic_regression(tmp_path):
                     config=dict(width=8, d_hid=32, proj_hid=None)), stage)
     wd = 1e-3
     cfg = EvalConfig(dataset='digits', width=8, frac=1.0, probe='lbfgs', standardize=True, weight_decay=wd, knn_k=20)
-    ours = evaluate(cfg, stage, device='cpu')
+    ours = evaluate(cfg, stage)
     f_tr, f_te = extract_features(backbone, train.x, mean, std), extract_features(backbone, test.x, mean, std)
     mu, sd = standardizer(f_tr)
     sk = LogisticRegression(C=1 / (wd * len(train)), tol=1e-10, max_iter=20000).fit(((f_tr - mu) / sd).numpy(), train.y.numpy())

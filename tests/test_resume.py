@@ -41,10 +41,10 @@ def _child(jobs):
     for kind, run, out, kill_at, stage, mode in jobs:
         steps[0], kill[0] = 0, kill_at
         if kind == 'pretrain':
-            r = pretrain(PretrainConfig(**PCFG), run, device='cpu', progress=False)
+            r = pretrain(PretrainConfig(**PCFG), run, progress=False)
             torch.save(dict(weights=r['model'].state_dict(), rows=r['rows'], steps=steps[0], resumed_from=r['resumed_from']), out)
         else:
-            r = evaluate(EvalConfig(**{**ECFG, 'mode': mode}), stage, device='cpu', state_path=Path(run) / 'state.pt')
+            r = evaluate(EvalConfig(**{**ECFG, 'mode': mode}), stage, state_path=Path(run) / 'state.pt')
             torch.save(dict(weights=r['model'].state_dict(), acc=r['acc'], train_acc=r['train_acc'], steps=steps[0]), out)
 
 
@@ -132,7 +132,7 @@ def _pretrain_counting(run, **kw):
     try:
         with warnings.catch_warnings(record=True) as w:
             warnings.simplefilter('always')
-            r = pretrain(PretrainConfig(**PCFG), run, device='cpu', progress=False, **kw)
+            r = pretrain(PretrainConfig(**PCFG), run, progress=False, **kw)
     finally: h.remove()
     return r, steps[0], [str(m.message) for m in w]
 
@@ -165,12 +165,12 @@ def test_both_states_garbage_restarts_from_scratch(ref, tmp_path, one_thread):
 def test_damaged_downstream_state(ref, tmp_path, one_thread, both):
     from sidae.evaluate import EvalConfig, evaluate
     state = tmp_path / 'state.pt'
-    evaluate(EvalConfig(**ECFG), ref['stage'], device='cpu', state_path=state)   # state.pt: epoch 3, state.prev.pt: epoch 2
+    evaluate(EvalConfig(**ECFG), ref['stage'], state_path=state)   # state.pt: epoch 3, state.prev.pt: epoch 2
     _cut_short(state)
     if both: _garbage(tmp_path / 'state.prev.pt')
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter('always')
-        r = evaluate(EvalConfig(**ECFG), ref['stage'], device='cpu', state_path=state)
+        r = evaluate(EvalConfig(**ECFG), ref['stage'], state_path=state)
     msgs = [str(m.message) for m in w]
     assert any(f"{state} is damaged" in m for m in msgs) and any(('starting from scratch' if both else 'falling back') in m for m in msgs), msgs
     _assert_same_weights(ref['finetune']['weights'], r['model'].state_dict())

@@ -18,7 +18,7 @@ def _events(run_dir):
 def test_a_run_writes_its_curves_and_reconstructions(tmp_path):
     torch.set_num_threads(1)
     cfg = preset_pretrain('smoke', epochs=3, stages=(1, 3))
-    r = RunStore(tmp_path, device='cpu', progress=False, knn_every=1).pretrain(cfg)
+    r = RunStore(tmp_path, progress=False, knn_every=1).pretrain(cfg)
     ea = _events(r['run_dir'])
     tags = ea.Tags()
     for k in ('loss', 'L_si', 'L_dae', 'z_std', 'lr', 'knn_acc'): assert f'pretrain/{k}' in tags['scalars'], (k, tags)
@@ -32,8 +32,8 @@ def test_a_run_writes_its_curves_and_reconstructions(tmp_path):
 def test_a_resumed_run_has_one_value_per_epoch(tmp_path):
     torch.set_num_threads(1)
     cfg = preset_pretrain('smoke', epochs=3, stages=(3,))
-    pretrain(cfg, tmp_path, device='cpu', progress=False, stop_after=2)
+    pretrain(cfg, tmp_path, progress=False, stop_after=2)
     (tmp_path / 'state.pt').replace(tmp_path / 'state.pt.keep'); (tmp_path / 'state.prev.pt').replace(tmp_path / 'state.pt')   # back to epoch 1
-    pretrain(cfg, tmp_path, device='cpu', progress=False)
+    pretrain(cfg, tmp_path, progress=False)
     steps = [s.step for s in _events(tmp_path).Scalars('pretrain/loss')]
     assert steps == [1, 2, 3], steps
