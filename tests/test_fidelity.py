@@ -59,39 +59,27 @@ def test_the_probe_records_its_convergence(tmp_path):
     with pytest.raises(ValueError, match="probe='lbfgs' with weight_decay=0"): EvalConfig(probe='lbfgs', standardize=True, weight_decay=0)
 
 
-def _mount(path, opts):
-    "Mount a tmpfs at `path` with `opts`, or skip: mounting needs root (CI and this project's machines run as root)."
-    path.mkdir(parents=True, exist_ok=True)
-    p = subprocess.run(['mount', '-t', 'tmpfs', '-o', opts, 'tmpfs', str(path)], capture_output=True, text=True)
-    if p.returncode: pytest.skip(f"cannot mount a tmpfs here: {p.stderr.strip()}")
-    return path
-
-
 def _cli(store, *args):
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}
     return subprocess.run([sys.executable, '-m', 'sidae.cli', 'pretrain', '--preset', 'smoke', '--no-progress',
                            '--store', str(store), *args], capture_output=True, text=True, env=env, timeout=300)
 
 
-def test_a_read_only_store_is_one_line(tmp_path):
-    ro = _mount(tmp_path / 'ro', 'ro,size=64k')
-    try:
-        p = _cli(ro / 'runs')
-        assert p.returncode == 2 and 'Traceback' not in p.stderr, p.stderr[-2000:]
-        assert len(p.stderr.strip().splitlines()) == 1 and 'Read-only file system' in p.stderr and str(ro) in p.stderr, p.stderr
-    finally: subprocess.run(['umount', str(ro)])
+def test_a_read_only_store_is_one_line(tmp_path, tmpfs):
+    ro = tmpfs(tmp_path / 'ro', 'ro,size=64k')
+    p = _cli(ro / 'runs')
+    assert p.returncode == 2 and 'Traceback' not in p.stderr, p.stderr[-2000:]
+    assert len(p.stderr.strip().splitlines()) == 1 and 'Read-only file system' in p.stderr and str(ro) in p.stderr, p.stderr
 
 
-def test_a_full_disk_is_one_line_and_leaves_nothing_half_written(tmp_path):
-    small = _mount(tmp_path / 'small', 'size=1m')
-    try:
-        p = _cli(small / 'runs')
-        assert p.returncode == 2 and 'Traceback' not in p.stderr, p.stderr[-2000:]
-        assert len(p.stderr.strip().splitlines()) == 1 and 'No space left on device' in p.stderr, p.stderr
-        run = next((small / 'runs' / 'pretrain').iterdir())
-        assert not [f for f in run.iterdir() if f.name.endswith('.tmp')], sorted(os.listdir(run))
-        for f in run.glob('*.pt'): assert zipfile.ZipFile(f).testzip() is None, f
-        st = json.loads((run / 'status.json').read_text())
-        assert st['state'] == 'failed' and 'No space left on device' in st['error'], st
-        print(p.stderr.strip(), '|', sorted(os.listdir(run)))
-    finally: subprocess.run(['umount', str(small)])
+def test_a_full_disk_is_one_line_and_leaves_nothing_half_written(tmp_path, tmpfs):
+    small = tmpfs(tmp_path / 'small', 'size=1m')
+    p = _cli(small / 'runs')
+    assert p.returncode == 2 and 'Traceback' not in p.stderr, p.stderr[-2000:]
+    assert len(p.stderr.strip().splitlines()) == 1 and 'No space left on device' in p.stderr, p.stderr
+    run = next((small / 'runs' / 'pretrain').iterdir())
+    assert not [f for f in run.iterdir() if f.name.endswith('.tmp')], sorted(os.listdir(run))
+    for f in run.glob('*.pt'): assert zipfile.ZipFile(f).testzip() is None, f
+    st = json.loads((run / 'status.json').read_text())
+    assert st['state'] == 'failed' and 'No space left on device' in st['error'], st
+    print(p.stderr.strip(), '|', sorted(os.listdir(run)))

@@ -101,14 +101,6 @@ def test_a_damaged_data_cache_is_rebuilt(fresh, tmp_path, source, damage):
     assert torch.equal(x(cache), x(data0 / 'sidae-cache' / cache.name))
 
 
-def _mount(path, opts):
-    "Mount a tmpfs at `path` with `opts`, or skip: mounting needs root (CI and this project's machines run as root)."
-    path.mkdir(parents=True, exist_ok=True)
-    p = subprocess.run(['mount', '-t', 'tmpfs', '-o', opts, 'tmpfs', str(path)], capture_output=True, text=True)
-    if p.returncode: pytest.skip(f"cannot mount a tmpfs here: {p.stderr.strip()}")
-    return path
-
-
 def _fill(folder):
     "Fill the file system of `folder` to its last byte."
     with open(folder / 'filler', 'wb', buffering=0) as f:
@@ -117,18 +109,16 @@ def _fill(folder):
         except OSError as e: assert e.errno == errno.ENOSPC, e
 
 
-def test_a_full_disk_names_the_file(tmp_path):
-    small = _mount(tmp_path / 'small', 'size=256k')
-    try:
-        _fill(small)
-        for write, path in ((lambda p: atomic_write_text('x' * 8192, p), small / 'a.txt'),
-                            (lambda p: atomic_save(torch.zeros(4096), p), small / 'b.pt'),
-                            (lambda p: atomic_write(p, lambda t: Path(t).write_bytes(bytes(8192))), small / 'c.bin')):
-            with pytest.raises(OSError) as e: write(path)
-            assert e.value.errno == errno.ENOSPC and e.value.filename == str(path), e.value
-        p = _sidae(tmp_path, 'pretrain', '--preset', 'smoke', '--no-progress', '--store', str(small / 'runs'))
-        lines = p.stderr.strip().splitlines()
-        assert p.returncode == 2 and len(lines) == 1, p.stderr[-2000:]
-        assert 'No space left on device' in lines[0] and str(small / 'runs' / 'pretrain') in lines[0], lines
-        assert not [f for f in small.rglob('*.tmp')], sorted(map(str, small.rglob('*')))
-    finally: subprocess.run(['umount', str(small)])
+def test_a_full_disk_names_the_file(tmp_path, tmpfs):
+    small = tmpfs(tmp_path / 'small', 'size=256k')
+    _fill(small)
+    for write, path in ((lambda p: atomic_write_text('x' * 8192, p), small / 'a.txt'),
+                        (lambda p: atomic_save(torch.zeros(4096), p), small / 'b.pt'),
+                        (lambda p: atomic_write(p, lambda t: Path(t).write_bytes(bytes(8192))), small / 'c.bin')):
+        with pytest.raises(OSError) as e: write(path)
+        assert e.value.errno == errno.ENOSPC and e.value.filename == str(path), e.value
+    p = _sidae(tmp_path, 'pretrain', '--preset', 'smoke', '--no-progress', '--store', str(small / 'runs'))
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 2 and len(lines) == 1, p.stderr[-2000:]
+    assert 'No space left on device' in lines[0] and str(small / 'runs' / 'pretrain') in lines[0], lines
+    assert not [f for f in small.rglob('*.tmp')], sorted(map(str, small.rglob('*')))
