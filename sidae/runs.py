@@ -343,8 +343,8 @@ class RunStore:
         "The config.json of the finished run in `d`; a damaged one is moved aside and written again from `expected`."
         p, st = d / 'config.json', self.status(d)
         stored, why = read_json(p), _damaged(p, st)
-        if stored is not None and not why: return stored
-        why = why or ('missing' if not p.exists() else 'not readable JSON')
+        if isinstance(stored, dict) and not why: return stored
+        why = why or ('missing' if not p.exists() else 'not a JSON object')
         moved = _move_aside(p) if p.exists() else None
         atomic_write_json(expected, p)                 # the folder's name is the hash of this configuration
         if st and 'digests' in st: _write_status(d, {**st, 'digests': {**st['digests'], 'config.json': file_digest(p)}})
