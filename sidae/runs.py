@@ -221,6 +221,22 @@ def _check_stage(p):
     key = (str(p), s.st_size, s.st_mtime_ns)
     if key not in _verified_zips: check_zip(p); _verified_zips[key] = True
 
+def _eval_stage(ecfg, pcfg, stage):
+    "Check the arguments of `RunStore.evaluate` and return the stage (the last of `pcfg` by default; None: supervised)."
+    if not isinstance(ecfg, EvalConfig): raise TypeError(f"ecfg={ecfg!r} is not an EvalConfig; allowed: EvalConfig(...) or preset_eval(...)")
+    if pcfg is not None and not isinstance(pcfg, PretrainConfig):
+        raise TypeError(f"pcfg={pcfg!r} is not a PretrainConfig; allowed: PretrainConfig(...) or None")
+    if (pcfg is None) != (ecfg.mode == 'supervised'):
+        raise ValueError(f"mode={ecfg.mode!r} " + ("trains from scratch and takes no pre-training run; allowed: pcfg=None" if pcfg
+                         else "needs a pre-training run (pcfg); allowed without one: mode='supervised'"))
+    if pcfg is None and stage is not None: raise ValueError(f"stage={stage!r} without a pre-training run; allowed: None for mode='supervised'")
+    if pcfg is not None:
+        stage = pcfg.epochs if stage is None else stage
+        if isinstance(stage, bool) or not isinstance(stage, numbers.Integral) or stage not in pcfg.stages:
+            raise ValueError(f"stage={stage!r} is not a stage of the pre-training run; allowed: {list(pcfg.stages)}")
+        stage = int(stage)
+    return stage
+
 class RunStore:
     "Pre-training runs and evaluations on disk, computed once, identified by their configuration."
     def __init__(self, root=None, device=None, data_root=None, download=False, progress=True, lock_timeout=-1,
@@ -416,18 +432,7 @@ class RunStore:
 
     def evaluate(self, ecfg, pcfg=None, stage=None):
         "The result of evaluating stage `stage` (an epoch) of `pcfg` with `ecfg` (pcfg None: supervised), computed if missing."
-        if not isinstance(ecfg, EvalConfig): raise TypeError(f"ecfg={ecfg!r} is not an EvalConfig; allowed: EvalConfig(...) or preset_eval(...)")
-        if pcfg is not None and not isinstance(pcfg, PretrainConfig):
-            raise TypeError(f"pcfg={pcfg!r} is not a PretrainConfig; allowed: PretrainConfig(...) or None")
-        if (pcfg is None) != (ecfg.mode == 'supervised'):
-            raise ValueError(f"mode={ecfg.mode!r} " + ("trains from scratch and takes no pre-training run; allowed: pcfg=None" if pcfg
-                             else "needs a pre-training run (pcfg); allowed without one: mode='supervised'"))
-        if pcfg is None and stage is not None: raise ValueError(f"stage={stage!r} without a pre-training run; allowed: None for mode='supervised'")
-        if pcfg is not None:
-            stage = pcfg.epochs if stage is None else stage
-            if isinstance(stage, bool) or not isinstance(stage, numbers.Integral) or stage not in pcfg.stages:
-                raise ValueError(f"stage={stage!r} is not a stage of the pre-training run; allowed: {list(pcfg.stages)}")
-            stage = int(stage)
+        stage = _eval_stage(ecfg, pcfg, stage)
         d = self.eval_dir(ecfg, pcfg, stage)
         if pcfg is not None and not self.compute_pretrain and not self._done(d):
             self._pretrain_needed(pcfg, d)       # refused before anything is written
