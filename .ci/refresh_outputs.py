@@ -59,7 +59,7 @@ def refresh(path, skip):
     return True, time.time() - t0
 
 
-PAPER = ('fig3', 'fig4', 'fig5', 'fig6', 'fig7', 'table1', 'small_scale', 'recon_space')
+PAPER = ('fig3', 'fig4', 'fig5', 'fig6', 'fig7', 'table1', 'small_scale', 'recon_space', 'real_mnist')
 
 
 def _drop_widgets(path):

