@@ -62,7 +62,7 @@ REAL_LIMIT = 5000               # training images a small preset keeps of a real
 NATURAL = ('cifar10', 'stl10')  # natural images: the paper's crops and flip at the small presets too (the cpu preset chose others for digits)
 
 def _real(p, dataset):
-    "A small preset's fields for a real data set: a fixed subset of its files (not embedded ones), the paper's crops."
+    "A small preset's fields for a real data set: its files' fixed subset (not embedded ones); natural images: the paper's crops."
     out = {} if dataset in EMBEDDED else dict(limit=p['pretrain'].get('limit') or REAL_LIMIT, limit_by='stratified')
     return {**out, **(dict(min_scale=0.2, p_flip=0.5) if dataset in NATURAL or is_folder(dataset) else {})}
 
