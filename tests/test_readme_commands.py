@@ -1,14 +1,17 @@
-"""Every shell command the README shows, and every command of the paper notebooks' "Running it" sections, run as typed.
+"""Every shell command the README and its guides show, and every command of the paper notebooks' "Running it" sections,
+run as typed.
 
-The commands are read from README.md's ```bash blocks and from the fenced blocks of the paper notebooks' markdown, so a
-command added there is tested without editing this file. Each is run in a shell, from a folder outside the checkout, against
-one fresh run store and data folder shared by the whole walk (as one user following the README from the top), with only
-the scale swapped (`SWAPS`: the presets to `smoke`, `/data` to a temporary folder holding small files in the real formats,
-the epochs and stages to the smoke preset's, four processes to two, `nbs/` to the checkout's notebooks) and the folders the
-notebooks write into moved out of the checkout (`-p fig_dir`, `-p out_dir`). Nothing else is added: in particular no
-`--device` (`tests/test_bad_input.py` and the device tests are where `--device` is typed). A command that cannot run here
-is listed in `NOT_RUN` with the reason and where it is tested instead; a line of that list that the README no longer shows
-fails the test too, so the list cannot go stale. Commands that need SLURM must refuse in one line (no SLURM here).
+The commands are read from README.md's ```bash blocks, from the fenced blocks of the notebooks that the README sends the
+reader to for the rest (`GUIDE_NBS`: running at scale, reuse, speed, the GPU check, developing), and from the fenced
+blocks of the paper notebooks' markdown, so a command added there is tested without editing this file. Each is run in a
+shell, from a folder outside the checkout, against one fresh run store and data folder shared by the whole walk (as one
+user following the README from the top), with only the scale swapped (`SWAPS`: the presets to `smoke`, `/data` to a
+temporary folder holding small files in the real formats, the epochs and stages to the smoke preset's, four processes to
+two, `nbs/` to the checkout's notebooks) and the folders the notebooks write into moved out of the checkout
+(`-p fig_dir`, `-p out_dir`). Nothing else is added: in particular no `--device` (`tests/test_bad_input.py` and the
+device tests are where `--device` is typed). A command that cannot run here is listed in `NOT_RUN` with the reason and
+where it is tested instead; a line of that list that neither the README nor its guides show any more fails the test
+too, so the list cannot go stale. Commands that need SLURM must refuse in one line (no SLURM here).
 
 Catches (main at 2b69e61): `sidae pretrain --preset paper ...` without `--device` ended in `TypeError: device() received an
 invalid combination of arguments`; `sidae evaluate --preset paper --dataset folder:/data/pets --frac 0.1` after the README's
@@ -22,6 +25,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PAPER_NBS = ['fig3', 'fig4', 'fig5', 'fig6', 'fig7', 'table1']
+GUIDE_NBS = ['guide', 'results']   # the README's long sections, moved out of it: their commands are walked as the README's
 SWAPS = [  # (pattern, replacement): the scale, and the folders of the machine the README has in mind
     (r'(--preset|-p preset) (paper|cpu-long|cpu)\b', r'\1 smoke'), (r'--nproc_per_node \d+', '--nproc_per_node 2'),
     (r'--(pretrain-)?epochs 100\b', r'--\1epochs 3'), (r'--stage 200\b', '--stage 2'),
@@ -67,18 +71,25 @@ def _commands(text):
     return out
 
 
+def _markdown(name):
+    "The markdown cells of nbs/NAME.ipynb, in order."
+    cells = json.loads((ROOT / 'nbs' / f'{name}.ipynb').read_text())['cells']
+    return [''.join(c['source']) for c in cells if c['cell_type'] == 'markdown']
+
+
 def readme_commands():
-    "The README's shell commands, in order."
-    return _commands((ROOT / 'README.md').read_text())
+    """The README's shell commands, then those of its guides (GUIDE_NBS), in order; a command shown in both (the README
+    shows the guides' main commands in brief) is walked once, where it is first shown."""
+    cmds = _commands((ROOT / 'README.md').read_text())
+    for name in GUIDE_NBS: cmds += [c for md in _markdown(name) for c in _commands(md)]
+    return list(dict.fromkeys(cmds))
 
 
 def notebook_commands():
     "The commands of the paper notebooks' markdown cells (their 'Running it' sections), in order."
     cmds = []
     for name in PAPER_NBS:
-        for cell in json.loads((ROOT / 'nbs' / f'{name}.ipynb').read_text())['cells']:
-            if cell['cell_type'] == 'markdown':
-                cmds += [c for c in _commands(''.join(cell['source'])) if c.startswith(('papermill', 'mkdir'))]
+        for md in _markdown(name): cmds += [c for c in _commands(md) if c.startswith(('papermill', 'mkdir'))]
     return cmds
 
 
@@ -146,7 +157,8 @@ def _run(cmd, ctx, timeout=900):
 
 
 def test_the_lists_are_read():
-    "The README and the notebooks show the commands this test walks through, and NOT_RUN names only commands still shown."
+    """The README, its guides and the notebooks show the commands this test walks through, and NOT_RUN names only commands
+    still shown."""
     cmds = readme_commands() + notebook_commands()
     assert sum(c.startswith('sidae ') for c in cmds) >= 6 and sum(c.startswith('papermill') for c in cmds) >= 18, cmds
     assert not [c for c in cmds if '--device' in c or '-p device' in c], "a documented command passes a device"
@@ -169,9 +181,9 @@ def _check(cmd, ctx):
 
 
 def test_readme_commands(ctx):
-    """Every shell command of the README, as typed (at smoke size), from another folder: the `sidae` commands top to bottom
-    (each may need what an earlier one made), the papermill notebooks beside them on the other core (they share the store,
-    as a user's notebook and shell do). The real-data figure says CIFAR-10 (small files in its real format), not digits."""
+    """Every shell command of the README and its guides, as typed (at smoke size), from another folder: the `sidae`
+    commands top to bottom (each may need what an earlier one made), the papermill notebooks beside them on the other core
+    (they share the store, as a user's notebook and shell do). The real-data figure says CIFAR-10 (small files in its real format), not digits."""
     from concurrent.futures import ThreadPoolExecutor
     cmds = [c for c in readme_commands() if _skipped(c) is None]
     with ThreadPoolExecutor(1) as lane:
