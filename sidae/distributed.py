@@ -56,7 +56,8 @@ class _AllReduceSum(torch.autograd.Function):
         return g, None
 
 class AllReduceBatchNorm(nn.modules.batchnorm._BatchNorm):
-    "BatchNorm (1d or 2d) with the statistics of the global batch over all processes, by differentiable all-reduce; any device."
+    ("BatchNorm (1d or 2d) with the statistics of the global batch over all processes, by differentiable all-reduce; "
+     "any device.")
     process_group = None
 
     def __getstate__(self):   # a copy (deepcopy, pickle) leaves the process group behind: it cannot be pickled
@@ -86,14 +87,16 @@ class AllReduceBatchNorm(nn.modules.batchnorm._BatchNorm):
         return y.to(x.dtype)
 
 def sync_batchnorm(model, device, group=None):
-    "Make every BatchNorm of `model` (in place) use global-batch statistics: nn.SyncBatchNorm on CUDA, AllReduceBatchNorm elsewhere."
+    ("Make every BatchNorm of `model` (in place) use global-batch statistics: nn.SyncBatchNorm on CUDA, "
+     "AllReduceBatchNorm elsewhere.")
     if device.type == 'cuda': return nn.SyncBatchNorm.convert_sync_batchnorm(model, group)
     for name, m in model.named_children():
         if isinstance(m, nn.modules.batchnorm._BatchNorm) and not isinstance(m, (AllReduceBatchNorm, nn.SyncBatchNorm)):
             new = AllReduceBatchNorm(m.num_features, m.eps, m.momentum, m.affine, m.track_running_stats)
             if m.affine: new.weight, new.bias = m.weight, m.bias
             if m.track_running_stats:
-                new.running_mean, new.running_var, new.num_batches_tracked = m.running_mean, m.running_var, m.num_batches_tracked
+                new.running_mean, new.running_var, new.num_batches_tracked = (
+                    m.running_mean, m.running_var, m.num_batches_tracked)
             new.process_group = group
             new.train(m.training)
             setattr(model, name, new)

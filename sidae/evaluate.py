@@ -46,13 +46,18 @@ class EvalConfig:
     augment: bool = False
     width: int = 64
     amp: str = 'none'
-    probe: str = 'sgd'            # 'sgd': the paper's mini-batch SGD; 'lbfgs': logistic regression solved to its optimum
-    standardize: bool = False     # linear mode: standardise each feature (mean, std over the training images) before the fc layer
+    # 'sgd': the paper's mini-batch SGD; 'lbfgs': logistic regression solved to its optimum
+    probe: str = 'sgd'
+    # linear mode: standardise each feature (mean, std over the training images) before the fc layer
+    standardize: bool = False
     knn_k: int = 200              # neighbours of the weighted kNN accuracy reported beside every frozen evaluation
     knn_t: float = 0.1            # its temperature
-    split: str = 'test'           # 'test': accuracy on the test split; 'val': on the validation split of the training split
-    merge_last: bool = True       # a last batch under half a batch joins the one before (False: kept alone, as before 2026-12)
-    limit: int = None             # keep a fixed random subset of this many training images (every class in it): small runs on real data
+    # 'test': accuracy on the test split; 'val': on the validation split of the training split
+    split: str = 'test'
+    # a last batch under half a batch joins the one before (False: kept alone, as before 2026-12)
+    merge_last: bool = True
+    # keep a fixed random subset of this many training images (every class in it): small runs on real data
+    limit: int = None
 
     def __post_init__(self):
         self.dataset = check_dataset(self.dataset)
@@ -72,13 +77,15 @@ class EvalConfig:
         flag('merge_last', self.merge_last)
         frozen_only = [k for k, on in (('probe', self.probe == 'lbfgs'), ('standardize', self.standardize)) if on]
         if frozen_only and (self.mode != 'linear' or self.augment):
-            raise ValueError(f"{frozen_only[0]}={getattr(self, frozen_only[0])!r} with mode={self.mode!r}, augment={self.augment}: it works on "
-                             "features computed once; allowed: mode='linear' with augment=False (or probe='sgd', standardize=False)")
+            raise ValueError(f"{frozen_only[0]}={getattr(self, frozen_only[0])!r} with mode={self.mode!r}, "
+                             f"augment={self.augment}: it works on features computed once; allowed: mode='linear' with "
+                             "augment=False (or probe='sgd', standardize=False)")
         self.amp = choice('amp', 'none' if self.amp is None else self.amp, AMPS)
         if self.probe == 'lbfgs' and self.weight_decay <= 0:
-            raise ValueError(f"probe='lbfgs' with weight_decay={self.weight_decay!r}: on separable features (few labels, wide features) logistic "
-                             "regression without a penalty has no finite optimum, and L-BFGS would return weights growing without bound; "
-                             "allowed: weight_decay > 0 (the small presets take 1e-3), or probe='sgd'")
+            raise ValueError(f"probe='lbfgs' with weight_decay={self.weight_decay!r}: on separable features (few "
+                             "labels, wide features) logistic regression without a penalty has no finite optimum, and "
+                             "L-BFGS would return weights growing without bound; allowed: weight_decay > 0 (the small "
+                             "presets take 1e-3), or probe='sgd'")
 
     def to_dict(self):
         "A plain dict (JSON-serialisable) of the configuration."
@@ -88,18 +95,22 @@ class EvalConfig:
 def load_stage(path, map_location='cpu'):
     "The backbone and projector of a stage checkpoint, with its (mean, std) and its pre-training configuration."
     path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"stage={str(path)!r} is not a file; allowed: a stage-EEEE.pt checkpoint written by sidae.pretrain")
+    if not path.is_file():
+        raise FileNotFoundError(f"stage={str(path)!r} is not a file; allowed: a stage-EEEE.pt checkpoint written by "
+                                "sidae.pretrain")
     try:
         check_zip(path)                                 # a tensor overwritten with zeros loads without a word otherwise
         ck = torch.load(path, map_location=map_location, weights_only=True)
         c = ck['config']
         backbone = ResNet18Backbone(c['width']); backbone.load_state_dict(ck['backbone'])
-        projector = projection_mlp(backbone.out_dim, c['d_hid'], c['proj_hid']); projector.load_state_dict(ck['projector'])
+        projector = projection_mlp(backbone.out_dim, c['d_hid'], c['proj_hid'])
+        projector.load_state_dict(ck['projector'])
         mean, std = ck['mean'], ck['std']
     except Exception as e:
         if is_read_failure(e): raise
-        raise CorruptFileError(f"stage checkpoint {path} is damaged or not a stage checkpoint ({short_error(e)}); it cannot be used: "
-                               f"compute it again (in a run store: delete the run folder {path.parent} and ask for the run again)") from None
+        raise CorruptFileError(f"stage checkpoint {path} is damaged or not a stage checkpoint ({short_error(e)}); it "
+                               f"cannot be used: compute it again (in a run store: delete the run folder {path.parent} "
+                               "and ask for the run again)") from None
     return backbone, projector, (mean, std), c
 
 # %% ../nbs/10_evaluate.ipynb #5d7fa942
@@ -112,19 +123,24 @@ def _downstream_augment():
     return BatchAugment(p_jitter=0.0, p_gray=0.0, blur=False)
 
 def _downstream_parts(clf, params, cfg, dev):
-    "What a downstream training restores: the trained module (the fc layer in linear mode, else all), SGD and the generators."
+    ("What a downstream training restores: the trained module (the fc layer in linear mode, else all), SGD and the "
+     "generators.")
     return dict(weights=clf.fc if cfg.mode == 'linear' else clf,
                 opt=torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay),
-                order_gen=torch.Generator().manual_seed(cfg.seed), aug_gen=torch.Generator(device=dev).manual_seed(cfg.seed + 1))
+                order_gen=torch.Generator().manual_seed(cfg.seed),
+                aug_gen=torch.Generator(device=dev).manual_seed(cfg.seed + 1))
 
 def batch_bounds(n, batch_size, merge_last=True):
-    "The (start, end) of each mini-batch of an epoch of n images; with `merge_last` a last batch under half a batch (or of one image) joins the one before."
+    ("The (start, end) of each mini-batch of an epoch of n images; with `merge_last` a last batch under half a batch "
+     "(or of one image) joins the one before.")
     bounds = [(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
-    if merge_last and len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < max(2, batch_size / 2): bounds[-2:] = [(bounds[-2][0], n)]
+    if merge_last and len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < max(2, batch_size / 2):
+        bounds[-2:] = [(bounds[-2][0], n)]
     return bounds
 
 def _classifier_epoch(clf, parts, x, y, feats, cfg, mean, std, aug, epoch):
-    "One epoch of downstream training at the epoch's learning rate; a non-finite loss stops it (checked once, at the end)."
+    ("One epoch of downstream training at the epoch's learning rate; a non-finite loss stops it (checked once, at the "
+     "end).")
     lr, losses, opt = _lr_at(cfg, epoch), [], parts['opt']
     for grp in opt.param_groups: grp['lr'] = lr
     if cfg.mode != 'linear': clf.train()
@@ -145,7 +161,8 @@ def _classifier_epoch(clf, parts, x, y, feats, cfg, mean, std, aug, epoch):
 
 def train_classifier(clf, params, x, y, cfg, mean, std, feats=None, progress=False, desc='downstream',
                      state_path=None, checkpoint_every=1, stop_after=None):
-    "Train `params` of `clf` on images x (uint8) or precomputed `feats`, labels y, with cfg's schedule (resumable); returns clf."
+    ("Train `params` of `clf` on images x (uint8) or precomputed `feats`, labels y, with cfg's schedule (resumable); "
+     "returns clf.")
     positive_int('checkpoint_every', checkpoint_every)
     if stop_after is not None: positive_int('stop_after', stop_after)
     dev = next(clf.parameters()).device
@@ -155,7 +172,8 @@ def train_classifier(clf, params, x, y, cfg, mean, std, feats=None, progress=Fal
     ck = Resumable(state_path, parts, cfg, 'weights', what='an evaluation') if state_path is not None else None
     state = ck.load() if ck is not None else None
     start = state['epoch'] if state else 0
-    for epoch in tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs, desc=desc, disable=not progress, leave=False):
+    for epoch in tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs, desc=desc, disable=not progress,
+                      leave=False):
         _classifier_epoch(clf, parts, x, y, feats, cfg, mean, std, aug, epoch)
         e = epoch + 1
         if ck is not None and (e % checkpoint_every == 0 or e == cfg.epochs): ck.save(epoch=e)
@@ -164,7 +182,8 @@ def train_classifier(clf, params, x, y, cfg, mean, std, feats=None, progress=Fal
 
 # %% ../nbs/10_evaluate.ipynb #77ff4550
 _LBFGS_STEPS = 1000   # iterations of fit_lbfgs: far more than the few dozen a logistic regression needs to converge
-PROBE_TOL = 1e-3     # the probe converged when its largest |gradient| fell below this fraction of the one at W = 0 (float64: ~1e-9 seen)
+# the probe converged when its largest |gradient| fell below this fraction of the one at W = 0 (float64: ~1e-9 seen)
+PROBE_TOL = 1e-3
 
 def standardizer(feats, eps=1e-6):
     "(mean, std) per feature of `feats` (N, D); a constant feature gets std 1, so that it stays 0 after standardising."
@@ -182,8 +201,10 @@ class ProbeNotConverged(ValueError):
     "The L-BFGS probe stopped before its optimum: its accuracy would measure the optimiser, not the features."
 
 def fit_lbfgs(fc, feats, y, weight_decay, max_iter=_LBFGS_STEPS):
-    "Fit the fc layer in place to its optimum (cross-entropy + weight_decay/2 |W|^2, full-batch L-BFGS in float64); returns (fc, how it converged)."
-    lin = torch.nn.Linear(fc.in_features, fc.out_features).to(feats.device, torch.float64)   # float64: float32 stalls near the optimum
+    ("Fit the fc layer in place to its optimum (cross-entropy + weight_decay/2 |W|^2, full-batch L-BFGS in float64); "
+     "returns (fc, how it converged).")
+    # float64: float32 stalls near the optimum
+    lin = torch.nn.Linear(fc.in_features, fc.out_features).to(feats.device, torch.float64)
     with torch.no_grad(): lin.weight.zero_(); lin.bias.zero_()
     opt = torch.optim.LBFGS(lin.parameters(), lr=1, max_iter=max_iter, history_size=20, tolerance_grad=1e-9,
                             tolerance_change=1e-12, line_search_fn='strong_wolfe')
@@ -198,19 +219,22 @@ def fit_lbfgs(fc, feats, y, weight_decay, max_iter=_LBFGS_STEPS):
         g0 = max(p.grad.abs().max().item() for p in lin.parameters())   # at W = 0, where L-BFGS starts
         opt.step(closure)
         closure()                                                 # the gradient at the solution
-    if not all(torch.isfinite(p).all() for p in lin.parameters()): raise FloatingPointError("the L-BFGS probe diverged (non-finite weights)")
+    if not all(torch.isfinite(p).all() for p in lin.parameters()):
+        raise FloatingPointError("the L-BFGS probe diverged (non-finite weights)")
     grad = max(p.grad.abs().max().item() for p in lin.parameters())
     info = dict(grad=grad, grad_rel=grad / max(g0, 1e-30), iterations=opt.state[opt._params[0]]['n_iter'])
     info['converged'] = info['grad_rel'] <= PROBE_TOL
     if not info['converged']:
-        raise ProbeNotConverged(f"the L-BFGS probe did not converge: max |gradient| {grad:.2e}, {info['grad_rel']:.1e} of its start (at most {PROBE_TOL:g}), "
-                                f"after {info['iterations']} iterations (weight_decay={weight_decay:g}); allowed: a larger weight_decay or max_iter")
+        raise ProbeNotConverged(f"the L-BFGS probe did not converge: max |gradient| {grad:.2e}, {info['grad_rel']:.1e} "
+                                f"of its start (at most {PROBE_TOL:g}), after {info['iterations']} iterations "
+                                f"(weight_decay={weight_decay:g}); allowed: a larger weight_decay or max_iter")
     with torch.no_grad(): fc.weight.copy_(lin.weight); fc.bias.copy_(lin.bias)
     return fc, info
 
 # %% ../nbs/10_evaluate.ipynb #da5d9125
 def downstream_splits(cfg, train, test):
-    "(train, test) of an evaluation: the data set's splits (the training split within `limit`), or with split='val' its fit and validation parts."
+    ("(train, test) of an evaluation: the data set's splits (the training split within `limit`), or with split='val' "
+     "its fit and validation parts.")
     if cfg.limit: train = train.subset(limited(train.y, cfg.limit))
     if cfg.split == 'test': return train, test
     fit, val = validation_split(train.y)
@@ -219,16 +243,18 @@ def downstream_splits(cfg, train, test):
 def labelled_indices(cfg, train):
     "The indices of cfg's labelled subset of the split `train`; a batch larger than the subset is refused."
     if (train.y < 0).any():
-        raise ValueError(f"{cfg.dataset} has no labels (its images are not in class sub-folders): it can be pre-trained on, not evaluated; "
-                         "allowed: a folder with a sub-folder per class in train/ and test/")
+        raise ValueError(f"{cfg.dataset} has no labels (its images are not in class sub-folders): it can be "
+                         "pre-trained on, not evaluated; allowed: a folder with a sub-folder per class in train/ and "
+                         "test/")
     idx = labelled_subset(train.y, cfg.frac, cfg.subset_seed)
     if cfg.batch_size > len(idx) and cfg.probe == 'sgd':
-        raise ValueError(f"batch_size={cfg.batch_size} is larger than the labelled subset ({len(idx)} images of {cfg.dataset} at frac={cfg.frac:g}); "
-                         f"allowed: 1..{len(idx)}")
+        raise ValueError(f"batch_size={cfg.batch_size} is larger than the labelled subset ({len(idx)} images of "
+                         f"{cfg.dataset} at frac={cfg.frac:g}); allowed: 1..{len(idx)}")
     return idx
 
 def _frozen_probe(clf, train, x, y, cfg, mean, std, opts):
-    "Train the fc layer on frozen features (SGD or L-BFGS, raw or standardised); returns the labelled images' features and the probe's record."
+    ("Train the fc layer on frozen features (SGD or L-BFGS, raw or standardised); returns the labelled images' "
+     "features and the probe's record.")
     for p in clf.parameters(): p.requires_grad_(p is clf.fc.weight or p is clf.fc.bias)
     clf.eval()
     if cfg.augment:
@@ -251,7 +277,8 @@ def evaluate(cfg, stage=None, device=None, data_root=None, download=False, train
     if (cfg.mode == 'supervised') != (stage is None):
         raise ValueError(f"stage={stage!r} does not fit mode={cfg.mode!r}; allowed: "
                          + ("None (the supervised baseline trains from scratch and takes no stage)" if stage is not None
-                            else "the path of a pre-trained stage checkpoint (stage-EEEE.pt) for the modes 'linear' and 'finetune'"))
+                            else "the path of a pre-trained stage checkpoint (stage-EEEE.pt) for the modes 'linear' "
+                                 "and 'finetune'"))
     train = train if train is not None else load_split(cfg.dataset, 'train', data_root, download)
     test = test if test is not None else load_split(cfg.dataset, 'test', data_root, download)
     train, test = downstream_splits(cfg, train, test)
@@ -275,5 +302,7 @@ def evaluate(cfg, stage=None, device=None, data_root=None, download=False, train
     test_feats = extract_features(clf, test.x, mean, std, amp=cfg.amp)
     if feats is None: feats = extract_features(clf, x, mean, std, amp=cfg.amp)
     with torch.no_grad(): acc, train_acc = accuracy(clf.fc(test_feats), test.y), accuracy(clf.fc(feats), y)
-    knn = knn_accuracy(feats, y, test_feats, test.y, knn_neighbours(cfg.knn_k, y), cfg.knn_t, n_classes) if cfg.mode == 'linear' else None
-    return dict(acc=acc, train_acc=train_acc, knn_acc=knn, n_labelled=len(idx), seconds=time.time() - t0, model=clf, **probe)
+    knn = (knn_accuracy(feats, y, test_feats, test.y, knn_neighbours(cfg.knn_k, y), cfg.knn_t, n_classes)
+           if cfg.mode == 'linear' else None)
+    return dict(acc=acc, train_acc=train_acc, knn_acc=knn, n_labelled=len(idx), seconds=time.time() - t0, model=clf,
+                **probe)

@@ -23,7 +23,8 @@ from .runs import RunStore
 
 # %% ../nbs/14_executors.ipynb #d18d5560
 def compute_request(root, opts, kind, cfgs):
-    "In a worker process: compute one request of a RunStore (pre-training run or evaluation) from its configuration dicts."
+    ("In a worker process: compute one request of a RunStore (pre-training run or evaluation) from its configuration "
+     "dicts.")
     store = RunStore(root, **opts)
     if kind == 'pretrain': store.pretrain(PretrainConfig(**cfgs[0]))
     else:
@@ -34,12 +35,15 @@ def compute_request(root, opts, kind, cfgs):
 
 # %% ../nbs/14_executors.ipynb #2391d5c8
 def store_options(store, **kw):
-    "The options of a RunStore for a worker or a job computing requests of `store` (one worker each, no progress bars), with `kw`."
-    return {**dict(device=store.device, data_root=store.data_root, download=store.download, progress=False, lock_timeout=store.lock_timeout,
-                   threads=store.threads, workers=1, fast=store.fast, lock=store.lock, **store.pretrain_opts), **kw}
+    ("The options of a RunStore for a worker or a job computing requests of `store` (one worker each, no progress "
+     "bars), with `kw`.")
+    return {**dict(device=store.device, data_root=store.data_root, download=store.download, progress=False,
+                   lock_timeout=store.lock_timeout, threads=store.threads, workers=1, fast=store.fast, lock=store.lock,
+                   **store.pretrain_opts), **kw}
 
 def visible_gpus():
-    "This process's CUDA GPUs as CUDA_VISIBLE_DEVICES names them: its own list where it is set (ids or UUIDs), else 0..n-1."
+    ("This process's CUDA GPUs as CUDA_VISIBLE_DEVICES names them: its own list where it is set (ids or UUIDs), else "
+     "0..n-1.")
     n = torch.cuda.device_count()
     names = [g.strip() for g in os.environ.get('CUDA_VISIBLE_DEVICES', '').split(',') if g.strip()]
     return names[:n] if names else [str(g) for g in range(n)]
@@ -49,40 +53,51 @@ def _pin_gpu(gpus):
     os.environ['CUDA_VISIBLE_DEVICES'] = str(gpus.get())
 
 def _report(store, what, i, n, t0, done):
-    "Add computed folders to the store's record and print one line per finished request (papermill --log-output shows them)."
+    ("Add computed folders to the store's record and print one line per finished request (papermill --log-output shows "
+     "them).")
     store.computed.extend(done)
-    if store.progress: print(f"[runs] {what} {i}/{n}, {time.time() - t0:.0f} s: {', '.join(p.name for p in done)}", flush=True)
+    if store.progress:
+        print(f"[runs] {what} {i}/{n}, {time.time() - t0:.0f} s: {', '.join(p.name for p in done)}", flush=True)
 
 class LocalExecutor:
-    "The missing runs computed on this machine: the store's `workers` CPU processes side by side, or one process per GPU (`gpus`: numbers or names)."
+    ("The missing runs computed on this machine: the store's `workers` CPU processes side by side, or one process per "
+     "GPU (`gpus`: numbers or names).")
     def __init__(self, gpus=None):
-        self.gpus = None if gpus is None else [g if isinstance(g, str) and g else str(nonneg_int('gpu', g)) for g in gpus]
+        self.gpus = (None if gpus is None
+                     else [g if isinstance(g, str) and g else str(nonneg_int('gpu', g)) for g in gpus])
 
     def _slots(self, store):
         "(processes, GPUs to pin or None): one process per GPU with CUDA (or `gpus`), else the store's CPU workers."
-        gpus = self.gpus if self.gpus is not None else visible_gpus() if check_device(store.device).type == 'cuda' else None
+        gpus = (self.gpus if self.gpus is not None else visible_gpus() if check_device(store.device).type == 'cuda'
+                else None)
         return (len(gpus), gpus) if gpus else (store.workers, None)
 
     def compute(self, store, pretrains=(), evaluations=(), desc='runs'):
-        "Compute what is missing of `pretrains` and `evaluations` [(ecfg, pcfg, stage)]: pre-training first, one process per slot."
+        ("Compute what is missing of `pretrains` and `evaluations` [(ecfg, pcfg, stage)]: pre-training first, one "
+         "process per slot.")
         n, gpus = self._slots(store)
         if n <= 1 or world()[1] > 1: return                      # computed one by one when asked for
         batches = [r for r in (store.missing(pretrains=pretrains), store.missing(evaluations=evaluations)) if r]
         ctx = multiprocessing.get_context('spawn')               # a fresh interpreter: no forked torch or CUDA state
-        opts, pin = store_options(store, **({'device': 'cuda'} if gpus and check_device(store.device).type == 'cuda' else {})), None
+        opts, pin = (store_options(store, **({'device': 'cuda'} if gpus and check_device(store.device).type == 'cuda'
+                                             else {})), None)
         if gpus: pin = ctx.Queue(); [pin.put(g) for g in gpus]
-        from sidae.executors import compute_request as work, _pin_gpu as init   # by module name: a fresh interpreter imports them
-        with ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=init if gpus else None, initargs=(pin,) if gpus else ()) as pool:
+        # by module name: a fresh interpreter imports them
+        from sidae.executors import compute_request as work, _pin_gpu as init
+        with ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=init if gpus else None,
+                                 initargs=(pin,) if gpus else ()) as pool:
             for todo in batches:
                 jobs = [pool.submit(work, str(store.root), opts, kind, cfgs) for kind, cfgs in todo]
                 what, t0 = 'pre-training' if todo[0][0] == 'pretrain' else 'evaluating', time.time()
                 where = f"{n} GPUs" if gpus else f"{n} processes"
-                for k, job in enumerate(tqdm(as_completed(jobs), total=len(jobs), disable=not store.progress, desc=f"{what}: {desc}, {where}"), 1):
+                for k, job in enumerate(tqdm(as_completed(jobs), total=len(jobs), disable=not store.progress,
+                                             desc=f"{what}: {desc}, {where}"), 1):
                     _report(store, what, k, len(jobs), t0, [Path(p) for p in job.result()])
 
 # %% ../nbs/14_executors.ipynb #be4641d6
 class RunJob:
-    "What a job runs (submitit's callable): the requests of a run store in order; on a time-out or pre-emption, the same call again."
+    ("What a job runs (submitit's callable): the requests of a run store in order; on a time-out or pre-emption, the "
+     "same call again.")
     def __init__(self, root, opts): self.root, self.opts = str(root), opts
 
     def __call__(self, requests):
@@ -90,7 +105,8 @@ class RunJob:
         return [p for kind, cfgs in requests for p in compute_request(self.root, self.opts, kind, cfgs)]
 
     def checkpoint(self, *args, **kwargs):
-        "submitit calls this on SIGUSR2 (a time-out or a pre-emption): requeue the same call, which resumes its run from the store."
+        ("submitit calls this on SIGUSR2 (a time-out or a pre-emption): requeue the same call, which resumes its run "
+         "from the store.")
         from submitit.helpers import DelayedSubmission
         return DelayedSubmission(self, *args, **kwargs)
 
@@ -99,8 +115,9 @@ CLUSTERS = ('slurm', 'local', 'debug')
 def check_slurm():
     "Raise ValueError (one line) unless this machine can submit to SLURM: `sbatch` on PATH."
     if shutil.which('sbatch') is None:
-        raise ValueError("the SLURM executor needs SLURM's sbatch, which is not on this machine's PATH; allowed here: --executor local, "
-                         "--cluster local to try the SLURM path on this machine, or `sidae plan --sbatch DIR` to write scripts for a cluster")
+        raise ValueError("the SLURM executor needs SLURM's sbatch, which is not on this machine's PATH; allowed here: "
+                         "--executor local, --cluster local to try the SLURM path on this machine, or `sidae plan "
+                         "--sbatch DIR` to write scripts for a cluster")
 
 def submitit_module():
     "submitit, or an ImportError that says how to do without it."
@@ -111,7 +128,8 @@ def submitit_module():
     return submitit
 
 def evaluation_groups(requests):
-    "Evaluation requests grouped by the pre-training run they evaluate (the supervised baseline by data set): one job per group."
+    ("Evaluation requests grouped by the pre-training run they evaluate (the supervised baseline by data set): one job "
+     "per group.")
     groups = {}
     for kind, cfgs in requests:
         key = json.dumps(cfgs[1], sort_keys=True) if cfgs[1] else f"scratch {cfgs[0]['dataset']}"
@@ -122,8 +140,9 @@ def record_jobs(store, cluster, name, jobs, groups):
     "Append a line per job to the store's jobs.jsonl: when, the cluster, the job id, its runs and where its logs are."
     store.root.mkdir(parents=True, exist_ok=True)
     when = time.strftime('%Y-%m-%dT%H:%M:%S')
-    lines = [json.dumps(dict(submitted=when, cluster=cluster, name=name, job_id=j.job_id, folder=str(j.paths.folder), stdout=str(j.paths.stdout),
-                             stderr=str(j.paths.stderr), runs=[store.request_dir(k, c).name for k, c in g])) for j, g in zip(jobs, groups)]
+    lines = [json.dumps(dict(submitted=when, cluster=cluster, name=name, job_id=j.job_id, folder=str(j.paths.folder),
+                             stdout=str(j.paths.stdout), stderr=str(j.paths.stderr),
+                             runs=[store.request_dir(k, c).name for k, c in g])) for j, g in zip(jobs, groups)]
     with open(store.root / 'jobs.jsonl', 'a') as f: f.write(''.join(l + '\n' for l in lines))
 
 def job_records(store):
@@ -136,7 +155,8 @@ def _slurm_job(rec):
     return submitit_module().SlurmJob(Path(rec['folder']).parent / '%j', rec['job_id'])
 
 def job_state(rec):
-    "The state of one recorded job: submitit's (sacct on SLURM), or for a local job from another session whether it wrote its result."
+    ("The state of one recorded job: submitit's (sacct on SLURM), or for a local job from another session whether it "
+     "wrote its result.")
     try: submitit_module()
     except ImportError: return 'unknown (submitit is not installed)'
     if rec['cluster'] == 'slurm':
@@ -149,36 +169,52 @@ def job_states(store):
     "The jobs recorded in the store's jobs.jsonl, each with its state now."
     return [dict(r, state=job_state(r)) for r in job_records(store)]
 
-ACTIVE = ('PENDING', 'CONFIGURING', 'RUNNING', 'COMPLETING', 'REQUEUED', 'REQUEUE_FED', 'REQUEUE_HOLD', 'RESIZING', 'SUSPENDED')
+ACTIVE = ('PENDING', 'CONFIGURING', 'RUNNING', 'COMPLETING', 'REQUEUED', 'REQUEUE_FED', 'REQUEUE_HOLD', 'RESIZING',
+          'SUSPENDED')
 
 def active_jobs(store):
-    "[(record, job)] of the store's recorded SLURM jobs that are pending or running now: what they hold is not submitted again."
-    return [(r, _slurm_job(r)) for r in job_records(store) if r['cluster'] == 'slurm' and job_state(r).split(' ')[0] in ACTIVE]
+    ("[(record, job)] of the store's recorded SLURM jobs that are pending or running now: what they hold is not "
+     "submitted again.")
+    return [(r, _slurm_job(r))
+            for r in job_records(store) if r['cluster'] == 'slurm' and job_state(r).split(' ')[0] in ACTIVE]
 
 # %% ../nbs/14_executors.ipynb #6e5d1fe7
 class SlurmExecutor:
-    "The missing runs as SLURM job arrays through submitit: a job per pre-training run, then a job per run's evaluations."
-    def __init__(self, folder=None, cluster='slurm', partition=None, time=24 * 60, account=None, gpus=1, cpus=8, mem_gb=32, parallelism=32,
-                 extra=None, max_timeouts=30, signal_delay_s=120, device=None, wait=True, poll=10.0):
+    ("The missing runs as SLURM job arrays through submitit: a job per pre-training run, then a job per run's "
+     "evaluations.")
+    def __init__(self, folder=None, cluster='slurm', partition=None, time=24 * 60, account=None, gpus=1, cpus=8,
+                 mem_gb=32, parallelism=32, extra=None, max_timeouts=30, signal_delay_s=120, device=None, wait=True,
+                 poll=10.0):
         if cluster not in CLUSTERS: raise not_known('cluster', cluster, CLUSTERS)
-        if extra is not None and not isinstance(extra, dict): raise ValueError(f"extra={extra!r} is not valid; allowed: a dict of sbatch options")
-        self.folder, self.cluster, self.partition, self.account, self.extra, self.device = folder, cluster, partition, account, dict(extra or {}), device
-        self.time, self.signal_delay_s, self.poll = number('time', time, positive=True), positive_int('signal_delay_s', signal_delay_s), number('poll', poll, positive=True)
-        self.gpus, self.cpus, self.mem_gb = nonneg_int('gpus', gpus), positive_int('cpus', cpus), positive_int('mem_gb', mem_gb)
-        self.parallelism, self.max_timeouts, self.wait = positive_int('parallelism', parallelism), nonneg_int('max_timeouts', max_timeouts), flag('wait', wait)
+        if extra is not None and not isinstance(extra, dict):
+            raise ValueError(f"extra={extra!r} is not valid; allowed: a dict of sbatch options")
+        self.folder, self.cluster, self.partition, self.account, self.extra, self.device = (
+            folder, cluster, partition, account, dict(extra or {}), device)
+        self.time, self.signal_delay_s, self.poll = (number('time', time, positive=True),
+                                                     positive_int('signal_delay_s', signal_delay_s),
+                                                     number('poll', poll, positive=True))
+        self.gpus, self.cpus, self.mem_gb = (nonneg_int('gpus', gpus), positive_int('cpus', cpus),
+                                             positive_int('mem_gb', mem_gb))
+        self.parallelism, self.max_timeouts, self.wait = (positive_int('parallelism', parallelism),
+                                                          nonneg_int('max_timeouts', max_timeouts), flag('wait', wait))
 
     def _executor(self, store, name, dependency=None):
-        "A submitit executor for one array named `name`: its logs in `folder` (default: the store's submitit/), after `dependency`."
+        ("A submitit executor for one array named `name`: its logs in `folder` (default: the store's submitit/), after "
+         "`dependency`.")
         folder, submitit = Path(self.folder or Path(store.root) / 'submitit') / '%j', submitit_module()
-        if self.cluster == 'local':                              # submitit's local processes: time-outs and requeues as on SLURM
+        # submitit's local processes: time-outs and requeues as on SLURM
+        if self.cluster == 'local':
             ex = submitit.LocalExecutor(folder, max_num_timeout=self.max_timeouts)
             ex.update_parameters(timeout_min=self.time, signal_delay_s=self.signal_delay_s, tasks_per_node=1)
             return ex
-        ex = submitit.AutoExecutor(folder=folder, cluster=self.cluster, **({'slurm_max_num_timeout': self.max_timeouts} if self.cluster == 'slurm' else {}))
+        ex = submitit.AutoExecutor(folder=folder, cluster=self.cluster,
+                                   **({'slurm_max_num_timeout': self.max_timeouts} if self.cluster == 'slurm' else {}))
         extra = {**self.extra, **({'dependency': dependency} if dependency else {})}
-        ex.update_parameters(name=name, timeout_min=max(1, round(self.time)), gpus_per_node=self.gpus, tasks_per_node=1, cpus_per_task=self.cpus,
-                             mem_gb=self.mem_gb, slurm_array_parallelism=self.parallelism, slurm_signal_delay_s=self.signal_delay_s,
-                             **({'slurm_partition': self.partition} if self.partition else {}), **({'slurm_account': self.account} if self.account else {}),
+        ex.update_parameters(name=name, timeout_min=max(1, round(self.time)), gpus_per_node=self.gpus, tasks_per_node=1,
+                             cpus_per_task=self.cpus, mem_gb=self.mem_gb, slurm_array_parallelism=self.parallelism,
+                             slurm_signal_delay_s=self.signal_delay_s,
+                             **({'slurm_partition': self.partition} if self.partition else {}),
+                             **({'slurm_account': self.account} if self.account else {}),
                              **({'slurm_additional_parameters': extra} if extra else {}))
         return ex
 
@@ -190,34 +226,42 @@ class SlurmExecutor:
         return jobs
 
     def _wait(self, store, jobs, what):
-        "Wait for `jobs` with a progress bar over them; a failed job raises with the end of its error and where its log is."
-        t0, left, bar = time.time(), list(jobs), tqdm(total=len(jobs), disable=not store.progress, desc=f"{what}: {len(jobs)} jobs ({self.cluster})")
+        ("Wait for `jobs` with a progress bar over them; a failed job raises with the end of its error and where its "
+         "log is.")
+        t0, left, bar = (time.time(), list(jobs), tqdm(total=len(jobs), disable=not store.progress,
+                                                       desc=f"{what}: {len(jobs)} jobs ({self.cluster})"))
         while left:
             for j in [j for j in left if self.cluster == 'debug' or j.done()]:
                 left.remove(j); bar.update()
                 try: done = j.result()
-                except Exception as e: raise RuntimeError(f"job {j.job_id} ({what}) failed: {short_error(e, 400)}; its log: {j.paths.stderr}") from None
+                except Exception as e:
+                    raise RuntimeError(f"job {j.job_id} ({what}) failed: {short_error(e, 400)}; its log: "
+                                       f"{j.paths.stderr}") from None
                 _report(store, what, len(jobs) - len(left), len(jobs), t0, [Path(p) for p in done])
             if left: time.sleep(self.poll)
         bar.close()
 
     def _submit(self, store, name, job, requests, busy, group, dependency=None):
-        "Submit as array `name` the `requests` that no job of `busy` (pending or running) holds; returns (new jobs, the jobs holding the rest)."
+        ("Submit as array `name` the `requests` that no job of `busy` (pending or running) holds; returns (new jobs, "
+         "the jobs holding the rest).")
         names = {store.request_dir(*r).name for r in requests}
         held = [(r, j) for r, j in busy if r['name'] == name and names & set(r['runs'])]
         taken = {n for r, _ in held for n in r['runs']}
         todo = [r for r in requests if store.request_dir(*r).name not in taken]
         if held and store.progress:
-            print(f"[runs] {len(requests) - len(todo)} of {len(requests)} missing runs of {name} are in SLURM jobs still pending or running "
-                  f"({', '.join(r['job_id'] for r, _ in held)}): not submitted again", flush=True)
+            print(f"[runs] {len(requests) - len(todo)} of {len(requests)} missing runs of {name} are in SLURM jobs "
+                  f"still pending or running ({', '.join(r['job_id'] for r, _ in held)}): not submitted again",
+                  flush=True)
         return self._array(store, name, job, group(todo), dependency), [j for _, j in held]
 
     def compute(self, store, pretrains=(), evaluations=(), desc='runs'):
-        "Submit what is missing and no active job holds: the pre-training array, then the evaluations'; wait (or, on SLURM without `wait`, return)."
+        ("Submit what is missing and no active job holds: the pre-training array, then the evaluations'; wait (or, on "
+         "SLURM without `wait`, return).")
         if self.cluster == 'slurm': check_slurm()                 # before anything is submitted
         device = self.device or ('cuda' if self.cluster == 'slurm' else str(store.device or check_device(None)))
         job, busy = RunJob(store.root, store_options(store, device=device)), active_jobs(store)
-        pre, held = self._submit(store, 'sidae-pretrain', job, store.missing(pretrains=pretrains), busy, lambda rs: [[r] for r in rs])
+        pre, held = self._submit(store, 'sidae-pretrain', job, store.missing(pretrains=pretrains), busy,
+                                 lambda rs: [[r] for r in rs])
         waits = self.wait or self.cluster != 'slurm'            # no dependencies outside SLURM: wait for the runs here
         if (pre or held) and waits: self._wait(store, pre + held, f"pre-training: {desc}")
         ids = sorted({j.job_id.split('_')[0] for j in pre + held})
@@ -232,12 +276,18 @@ EXECUTORS = ('local', 'slurm', 'none')
 SLURM_OPTIONS = tuple(k for k in inspect.signature(SlurmExecutor).parameters if k != 'wait')
 
 def make_executor(executor='local', slurm=None, wait=True):
-    "The executor named `executor`: 'local', 'slurm' (a SlurmExecutor with the options `slurm`, a dict), or 'none' (None: runs computed where asked for)."
+    ("The executor named `executor`: 'local', 'slurm' (a SlurmExecutor with the options `slurm`, a dict), or 'none' "
+     "(None: runs computed where asked for).")
     if executor not in EXECUTORS: raise not_known('executor', executor, EXECUTORS)
-    if executor != 'slurm' and slurm: raise ValueError(f"slurm={slurm!r} with executor={executor!r}; allowed: SLURM options only with executor='slurm'")
+    if executor != 'slurm' and slurm:
+        raise ValueError(f"slurm={slurm!r} with executor={executor!r}; allowed: SLURM options only with "
+                         "executor='slurm'")
     if executor == 'none': return None
     if executor == 'local': return LocalExecutor()
-    if slurm is not None and not isinstance(slurm, dict): raise ValueError(f"slurm={slurm!r} is not valid; allowed: a dict of {', '.join(SLURM_OPTIONS)}")
+    if slurm is not None and not isinstance(slurm, dict):
+        raise ValueError(f"slurm={slurm!r} is not valid; allowed: a dict of {', '.join(SLURM_OPTIONS)}")
     bad = sorted(set(slurm or {}) - set(SLURM_OPTIONS))
-    if bad: raise ValueError(f"slurm={slurm!r} has unknown {', '.join(map(repr, bad))}; allowed: {', '.join(SLURM_OPTIONS)}")
+    if bad:
+        raise ValueError(f"slurm={slurm!r} has unknown {', '.join(map(repr, bad))}; allowed: "
+                         f"{', '.join(SLURM_OPTIONS)}")
     return SlurmExecutor(**{**(slurm or {}), 'wait': wait})

@@ -19,13 +19,17 @@ from .checkpoint import (CorruptFileError, atomic_save, atomic_write_json, check
 STEM = "conv1: 3x3 convolution, stride 1, padding 1; no max-pool (the CIFAR stem of the paper's ResNet-18)"
 
 def torchvision_resnet18(width=64):
-    "torchvision's ResNet-18 with the CIFAR stem (3x3 stride-1 conv1, padding 1, no max-pool) and fc = Identity; `width` channels in layer1."
+    ("torchvision's ResNet-18 with the CIFAR stem (3x3 stride-1 conv1, padding 1, no max-pool) and fc = Identity; "
+     "`width` channels in layer1.")
     m = torchvision.models.resnet18(weights=None)
-    m.conv1, m.bn1, m.maxpool, m.fc = nn.Conv2d(3, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.Identity(), nn.Identity()
-    if width != 64:                                   # the small presets' narrow networks: the same blocks, fewer channels
+    m.conv1, m.bn1, m.maxpool, m.fc = (nn.Conv2d(3, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.Identity(),
+                                       nn.Identity())
+    # the small presets' narrow networks: the same blocks, fewer channels
+    if width != 64:
         m.inplanes = width
         m.layer1, m.layer2 = m._make_layer(BasicBlock, width, 2), m._make_layer(BasicBlock, 2 * width, 2, stride=2)
-        m.layer3, m.layer4 = m._make_layer(BasicBlock, 4 * width, 2, stride=2), m._make_layer(BasicBlock, 8 * width, 2, stride=2)
+        m.layer3, m.layer4 = (m._make_layer(BasicBlock, 4 * width, 2, stride=2),
+                              m._make_layer(BasicBlock, 8 * width, 2, stride=2))
     return m
 
 # %% ../nbs/13_export.ipynb #ac8db9de
@@ -43,12 +47,15 @@ def stage_file(src):
     if src.is_file(): return src
     stages = sorted(src.glob('stage-*.pt'))
     if not src.is_dir() or not stages:
-        raise FileNotFoundError(f"src={str(src)!r} is neither a stage checkpoint nor a run folder with one; allowed: RUN/stage-EEEE.pt or RUN")
+        raise FileNotFoundError(f"src={str(src)!r} is neither a stage checkpoint nor a run folder with one; allowed: "
+                                "RUN/stage-EEEE.pt or RUN")
     return stages[-1]
 
 def stage_accuracies(stage, epoch):
-    "Every evaluation the run store holds of epoch `epoch` of the run of `stage` (a stage file in STORE/pretrain/RUN/): mode, data set, fraction, accuracies."
-    from sidae.runs import IDENTITY_BASE                  # the writing side only: fields a stored configuration lacks have their base values
+    ("Every evaluation the run store holds of epoch `epoch` of the run of `stage` (a stage file in "
+     "STORE/pretrain/RUN/): mode, data set, fraction, accuracies.")
+    # the writing side only: fields a stored configuration lacks have their base values
+    from sidae.runs import IDENTITY_BASE
     run, base = Path(stage).parent, IDENTITY_BASE['PretrainConfig']
     cfg, out = {**base, **(read_json(run / 'config.json') or {})}, []
     for d in sorted((run.parent.parent / 'evaluate').glob('*/')) if run.parent.name == 'pretrain' else []:
@@ -88,8 +95,10 @@ def stage_meta(ck, stage, accuracies=()):
                 source=str(Path(stage).resolve()), accuracies=list(accuracies), config=cfg)
 
 def export_backbone(src, out):
-    "Write OUT/backbone.pth (a torchvision resnet18 state dict without fc) and OUT/backbone.json (what it is) for a stage or a run."
-    from sidae.evaluate import load_stage                 # the writing side only: loading needs torch and torchvision alone
+    ("Write OUT/backbone.pth (a torchvision resnet18 state dict without fc) and OUT/backbone.json (what it is) for a "
+     "stage or a run.")
+    # the writing side only: loading needs torch and torchvision alone
+    from sidae.evaluate import load_stage
     stage = stage_file(src)
     ck = _read(stage)
     if _kind(ck) == 'state': raise _state_error(stage)   # a state renamed by hand
@@ -108,8 +117,9 @@ def _weights(path, map_location):
     if kind == 'stage': return ck['backbone'], stage_meta(ck, path)
     if kind is None: raise CorruptFileError(f"{path} holds no backbone; {ALLOWED}")
     meta = read_json(path.with_suffix('.json')) or {}
-    if not meta: warnings.warn(f"{path.with_suffix('.json')} is missing or unreadable: the backbone loads, but net.sidae is empty "
-                               "(no mean and std to normalise its inputs with); export it again with `sidae export`")
+    if not meta:
+        warnings.warn(f"{path.with_suffix('.json')} is missing or unreadable: the backbone loads, but net.sidae is "
+                      "empty (no mean and std to normalise its inputs with); export it again with `sidae export`")
     return ck, meta
 
 def load_backbone(path, map_location='cpu'):
@@ -119,5 +129,6 @@ def load_backbone(path, map_location='cpu'):
     sd, meta = _weights(path, map_location)
     m = torchvision_resnet18(meta.get('width', sd['conv1.weight'].shape[0]))
     m.load_state_dict(sd)
-    m.sidae = meta                                         # what it is: method, data set, epoch, normalisation, accuracies
+    # what it is: method, data set, epoch, normalisation, accuracies
+    m.sidae = meta
     return m.eval()

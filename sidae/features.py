@@ -57,7 +57,8 @@ def knn_monitor(backbone, dataset, mean, std, data_root=None):
 # %% ../nbs/08_features.ipynb #cadbf387
 @torch.no_grad()
 def effective_rank(feats):
-    "exp(entropy) of the normalised singular values of the centred features (N, D): 1 (a line) ... D (all directions alike)."
+    ("exp(entropy) of the normalised singular values of the centred features (N, D): 1 (a line) ... D (all directions "
+     "alike).")
     s = torch.linalg.svdvals((feats - feats.mean(0)).double())
     p = s / s.sum()
     return math.exp(-(p * p.clamp_min(1e-30).log()).sum().item())

@@ -24,7 +24,8 @@ from .losses import check_w
 from .executors import make_executor
 from .runs import (RunStore, check_preset, preset_seeds, preset_dataset, preset_pretrain, preset_eval,
                         preset_deviations, REAL_STAND_INS)
-from .tables import NAMES, METRICS, BASELINES, DATA_NAMES, method_label, mean_se, paper_methods, paper_table1, pct, seeds_label
+from .tables import (NAMES, METRICS, BASELINES, DATA_NAMES, method_label, mean_se, paper_methods, paper_table1, pct,
+                          seeds_label)
 
 # %% ../nbs/17_figures.ipynb #54a03d1a
 def _repo_root():
@@ -33,7 +34,8 @@ def _repo_root():
     return root if (root / 'settings.ini').exists() else None
 
 def _from_root(path):
-    "`path` as an absolute Path; a relative one is taken from the repository root (outside a checkout: the current folder)."
+    ("`path` as an absolute Path; a relative one is taken from the repository root (outside a checkout: the current "
+     "folder).")
     p = Path(path).expanduser()
     return p if p.is_absolute() else (_repo_root() or Path.cwd()) / p
 
@@ -44,16 +46,19 @@ def _figures_dir(fig_dir='figures'):
     return d
 
 def shown(path):
-    "`path` as a reader should see it from any folder: absolute, with `~` for the home folder (a relative one: from the current folder)."
+    ("`path` as a reader should see it from any folder: absolute, with `~` for the home folder (a relative one: from "
+     "the current folder).")
     p, home = Path(path).expanduser().resolve(), Path.home().resolve()
     return '~/' + str(p.relative_to(home)) if p.is_relative_to(home) and p != home else str(p)
 
 # %% ../nbs/17_figures.ipynb #61a52a45
 def _as_list(v):
-    "A list parameter as a list: strings from papermill's command line ('[0, 1]', '0,1', 'mnist') are parsed, scalars wrapped."
+    ("A list parameter as a list: strings from papermill's command line ('[0, 1]', '0,1', 'mnist') are parsed, scalars "
+     "wrapped.")
     if isinstance(v, str):
         try: v = ast.literal_eval(v)
-        except (ValueError, SyntaxError): v = [s.strip().strip('\'"') for s in v.strip().strip('[]').split(',') if s.strip()]
+        except (ValueError, SyntaxError):
+            v = [s.strip().strip('\'"') for s in v.strip().strip('[]').split(',') if s.strip()]
     return list(v) if isinstance(v, (list, tuple)) else [v]
 
 def _is_int(v):
@@ -65,13 +70,15 @@ def _is_number(v):
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
 
 def check_seeds(seeds, preset):
-    "The seeds to average over: None for the preset's, a number n for 0..n-1, or a non-empty list of distinct non-negative integers."
+    ("The seeds to average over: None for the preset's, a number n for 0..n-1, or a non-empty list of distinct "
+     "non-negative integers.")
     if seeds is None: return preset_seeds(preset)
     if _is_int(seeds) and seeds >= 1: return list(range(seeds))
     s = None if _is_int(seeds) else _as_list(seeds)
     if not s or not all(_is_int(x) and x >= 0 for x in s) or len(set(s)) != len(s):
-        raise ValueError(f"seeds={seeds!r} is not valid; allowed: None (the preset's, {preset_seeds(preset)}), a number n "
-                         "(seeds 0..n-1; 5 is the paper's), or a non-empty list of distinct non-negative integers, e.g. [0, 1, 2]")
+        raise ValueError(f"seeds={seeds!r} is not valid; allowed: None (the preset's, {preset_seeds(preset)}), a "
+                         "number n (seeds 0..n-1; 5 is the paper's), or a non-empty list of distinct non-negative "
+                         "integers, e.g. [0, 1, 2]")
     return [int(x) for x in s]
 
 def check_frac(frac, name='frac'):
@@ -87,7 +94,8 @@ def check_weight(w, name='w'):
 def _check_epochs(epochs):
     "None (the preset's) or a positive integer number of pre-training epochs."
     if epochs is None or (_is_int(epochs) and epochs >= 1): return None if epochs is None else int(epochs)
-    raise ValueError(f"epochs={epochs!r} is not valid; allowed: None (the preset's: 200 at 'paper') or a positive integer")
+    raise ValueError(f"epochs={epochs!r} is not valid; allowed: None (the preset's: 200 at 'paper') or a positive "
+                     "integer")
 
 def _check_list(v, name, check, what):
     "A non-empty list parameter of distinct items, each validated by `check`; errors name the parameter and its value."
@@ -118,7 +126,8 @@ def _resolve_preset(preset, device):
     return preset
 
 def preset_stages(preset, epochs=None):
-    "(epochs, trained stages) of a preset's runs; a given `epochs` keeps the preset's number of stages, evenly spaced up to it."
+    ("(epochs, trained stages) of a preset's runs; a given `epochs` keeps the preset's number of stages, evenly spaced "
+     "up to it.")
     cfg = preset_pretrain(preset)
     trained = tuple(e for e in cfg.stages if e > 0)          # stage 0 (the initial weights) is in every run anyway
     if epochs is None: return cfg.epochs, trained
@@ -135,18 +144,23 @@ class FigureSetup:
     epochs: int
     stages: tuple
     store: RunStore
-    amp: str = 'none'        # the number format of every run: 'bf16' on the fast path of a CUDA GPU (sidae.devices.fast_path)
-    executor: object = None  # what computes the missing runs (sidae.executors): a LocalExecutor, a SlurmExecutor, or None (one by one)
-    stand_in: bool = True    # the small presets: digits for the paper's data sets (False: the named data set, a fixed subset of it)
+    # the number format of every run: 'bf16' on the fast path of a CUDA GPU (sidae.devices.fast_path)
+    amp: str = 'none'
+    # what computes the missing runs (sidae.executors): a LocalExecutor, a SlurmExecutor, or None (one by one)
+    executor: object = None
+    # the small presets: digits for the paper's data sets (False: the named data set, a fixed subset of it)
+    stand_in: bool = True
 
     def __repr__(self):
-        return (f"FigureSetup(preset={self.preset!r}, device={str(self.device)!r}, seeds={self.seeds}, epochs={self.epochs}, "
-                f"stages={self.stages}, amp={self.amp!r}, stand_in={self.stand_in}, executor={type(self.executor).__name__ if self.executor else None}, "
+        return (f"FigureSetup(preset={self.preset!r}, device={str(self.device)!r}, seeds={self.seeds}, "
+                f"epochs={self.epochs}, stages={self.stages}, amp={self.amp!r}, stand_in={self.stand_in}, "
+                f"executor={type(self.executor).__name__ if self.executor else None}, "
                 f"store={shown(self.store.root)!r})")
 
     def pretrain_config(self, dataset, method, w, seed):
         "The PretrainConfig of `method` with `w` and `seed` on the data set that stands for `dataset` at this preset."
-        return preset_pretrain(self.preset, dataset, self.stand_in, method=method, w=w, seed=seed, epochs=self.epochs, stages=self.stages, amp=self.amp)
+        return preset_pretrain(self.preset, dataset, self.stand_in, method=method, w=w, seed=seed, epochs=self.epochs,
+                               stages=self.stages, amp=self.amp)
 
     def eval_config(self, dataset, frac, mode, seed):
         "The EvalConfig of a downstream run on the data set that stands for `dataset`, with the fixed labelled subset."
@@ -156,30 +170,36 @@ def _as_dict(v, name):
     "A dict parameter: None is {}, a string from papermill's command line (\"{'partition': 'gpu'}\") is parsed."
     if isinstance(v, str):
         try: v = ast.literal_eval(v)
-        except (ValueError, SyntaxError): raise ValueError(f"{name}={v!r} is not valid; allowed: a dict such as {{'partition': 'gpu'}}") from None
+        except (ValueError, SyntaxError):
+            raise ValueError(f"{name}={v!r} is not valid; allowed: a dict such as {{'partition': 'gpu'}}") from None
     return {} if v is None else v
 
 def _devices(device, executor):
-    "(the device the runs train on, this process's device): `device` twice; for SLURM jobs theirs (CUDA by default) and this machine's."
+    ("(the device the runs train on, this process's device): `device` twice; for SLURM jobs theirs (CUDA by default) "
+     "and this machine's.")
     if getattr(executor, 'cluster', None) != 'slurm':
         d = check_device(device)
         return d, d
-    target = torch.device(device or executor.device or 'cuda')   # the jobs' GPUs: not checked on this machine (a login node has none)
+    # the jobs' GPUs: not checked on this machine (a login node has none)
+    target = torch.device(device or executor.device or 'cuda')
     executor.device = str(target)
     return target, check_device(None)
 
-def figure_setup(preset=None, seeds=None, epochs=None, store=None, data_root=None, download=False, device=None, progress=True, fast=True,
-                 executor='local', slurm=None, wait=True, stand_in=True):
-    "Validate a paper notebook's common parameters, choose its executor and open its run store; `fast`: the device's fast path."
+def figure_setup(preset=None, seeds=None, epochs=None, store=None, data_root=None, download=False, device=None,
+                 progress=True, fast=True, executor='local', slurm=None, wait=True, stand_in=True):
+    ("Validate a paper notebook's common parameters, choose its executor and open its run store; `fast`: the device's "
+     "fast path.")
     for k, v in dict(download=download, fast=fast, wait=wait, stand_in=stand_in).items():
         if not isinstance(v, bool): raise ValueError(f"{k}={v!r} is not valid; allowed: True, False")
     ex = make_executor(executor, _as_dict(slurm, 'slurm'), wait)
     dev, here = _devices(device, ex)
     preset = _resolve_preset(preset, dev)
     epochs, stages = preset_stages(preset, _check_epochs(epochs))
-    rs = RunStore(_from_root(store) if store else None, device=str(here), data_root=_from_root(data_root) if data_root else None,
-                  download=download, progress=progress, fast=fast)
-    amp = fast_path(dev, fast)['amp'] if dev == here else 'bf16' if fast and dev.type == 'cuda' else 'none'   # a cluster's GPU: not checked here
+    rs = RunStore(_from_root(store) if store else None, device=str(here),
+                  data_root=_from_root(data_root) if data_root else None, download=download, progress=progress,
+                  fast=fast)
+    # a cluster's GPU: not checked here
+    amp = fast_path(dev, fast)['amp'] if dev == here else 'bf16' if fast and dev.type == 'cuda' else 'none'
     return FigureSetup(preset, dev, check_seeds(seeds, preset), epochs, stages, rs, amp, ex, stand_in)
 
 # %% ../nbs/17_figures.ipynb #11c44ead
@@ -191,7 +211,9 @@ def job_configs(setup, job):
     method = job['method']
     sup = method == 'supervised'
     ec = setup.eval_config(job['downstream'], job['frac'], 'supervised' if sup else job['mode'], job['seed'])
-    pc = None if sup else setup.pretrain_config(job['pretrain'], *(job['run'] if method == 'random' else (method, job['w'])), job['seed'])
+    pc = (None if sup
+          else setup.pretrain_config(job['pretrain'], *(job['run'] if method == 'random' else (method, job['w'])),
+                                     job['seed']))
     return ec, pc, None if sup else job['epoch']
 
 def _job_row(setup, job):
@@ -201,25 +223,31 @@ def _job_row(setup, job):
     ec, pc, stage = job_configs(setup, job)
     r = setup.store.evaluate(ec, pc, stage)
     return dict(preset=setup.preset, method=method, label=method_label(method, None if base else pc.w),
-                w=np.nan if base else pc.w, seed=job['seed'], epoch=None if sup else job['epoch'], frac=ec.frac, mode=ec.mode,
-                pretrain=None if sup else pc.dataset, downstream=ec.dataset, paper_pretrain=job.get('pretrain'),
-                paper_downstream=job['downstream'], acc=r['acc'], train_acc=r.get('train_acc'), knn_acc=r.get('knn_acc'))
+                w=np.nan if base else pc.w, seed=job['seed'], epoch=None if sup else job['epoch'], frac=ec.frac,
+                mode=ec.mode, pretrain=None if sup else pc.dataset, downstream=ec.dataset,
+                paper_pretrain=job.get('pretrain'),
+                paper_downstream=job['downstream'], acc=r['acc'], train_acc=r.get('train_acc'),
+                knn_acc=r.get('knn_acc'))
 
 class Submitted(Exception):
     "The runs a result needs were submitted and are not finished yet: draw it once they are (`sidae status` tells)."
 
 def _run_jobs(setup, jobs, desc='evaluations'):
-    "Evaluate `jobs` (dicts: method, w, seed, epoch, frac, mode, pretrain, downstream) through the store, with one progress bar."
+    ("Evaluate `jobs` (dicts: method, w, seed, epoch, frac, mode, pretrain, downstream) through the store, with one "
+     "progress bar.")
     evaluations = [job_configs(setup, j) for j in jobs]
     pretrains = [p for _, p, _ in evaluations if p is not None]
-    if setup.executor is not None: setup.executor.compute(setup.store, pretrains, evaluations, desc)   # side by side, or submitted
+    # side by side, or submitted
+    if setup.executor is not None: setup.executor.compute(setup.store, pretrains, evaluations, desc)
     left = setup.store.missing(pretrains, evaluations)
     if left and getattr(setup.executor, 'wait', True) is False:
-        raise Submitted(f"{len(left)} runs of {desc} were submitted and are not finished yet (`sidae status --store {setup.store.root}`): "
-                        "run this again once they are, to draw it from the store")
-    if left and getattr(setup.executor, 'cluster', None) == 'slurm':          # never train on the login node a notebook runs on
-        raise RuntimeError(f"{len(left)} runs of {desc} are still missing after their SLURM jobs ended (a job that failed to finish them: "
-                           f"`sidae status --store {setup.store.root}` shows their jobs and logs); run this again to submit them anew")
+        raise Submitted(f"{len(left)} runs of {desc} were submitted and are not finished yet (`sidae status --store "
+                        f"{setup.store.root}`): run this again once they are, to draw it from the store")
+    # never train on the login node a notebook runs on
+    if left and getattr(setup.executor, 'cluster', None) == 'slurm':
+        raise RuntimeError(f"{len(left)} runs of {desc} are still missing after their SLURM jobs ended (a job that "
+                           f"failed to finish them: `sidae status --store {setup.store.root}` shows their jobs and "
+                           "logs); run this again to submit them anew")
     rows = [_job_row(setup, j) for j in tqdm(jobs, desc=desc, disable=not setup.store.progress)]
     df = pd.DataFrame(rows, columns=_COLUMNS)
     df['epoch'] = df['epoch'].astype('Int64')
@@ -230,26 +258,31 @@ def _baseline_jobs(setup, run, pretrain, downstream, fracs, mode='linear', rando
     "Jobs for the random-init baseline (stage 0 of the run `run` = (method, w)) and the supervised baseline, per seed."
     jobs = [dict(method='random', run=run, seed=s, epoch=0, frac=f, mode=mode, pretrain=pretrain, downstream=d)
             for d in downstream for f in fracs for s in setup.seeds] if random_init else []
-    return jobs + ([dict(method='supervised', seed=s, frac=f, pretrain=pretrain, downstream=d) for d in downstream for f in fracs for s in setup.seeds]
+    return jobs + ([dict(method='supervised', seed=s, frac=f, pretrain=pretrain, downstream=d) for d in downstream
+                    for f in fracs for s in setup.seeds]
                    if supervised else [])
 
 def curve_jobs(setup, methods, pretrain='cifar10', downstream=None, fracs=(0.01,), mode='linear', stages=None,
                supervised=True, random_init=None):
-    "The jobs of `methods` [(method, w)] pre-trained on `pretrain`, evaluated at every stage, and of the baselines, over the seeds."
+    ("The jobs of `methods` [(method, w)] pre-trained on `pretrain`, evaluated at every stage, and of the baselines, "
+     "over the seeds.")
     downstream = [pretrain] if downstream is None else _as_list(downstream)
     jobs = [dict(method=m, w=w, seed=s, epoch=e, frac=f, mode=mode, pretrain=pretrain, downstream=d)
-            for s in setup.seeds for m, w in methods for d in downstream for f in fracs for e in (stages or setup.stages)]
+            for s in setup.seeds for m, w in methods for d in downstream for f in fracs
+            for e in (stages or setup.stages)]
     random_init = mode == 'linear' if random_init is None else random_init
     return jobs + _baseline_jobs(setup, methods[0], pretrain, downstream, fracs, mode, random_init, supervised)
 
 def collect_curves(setup, methods, pretrain='cifar10', downstream=None, fracs=(0.01,), mode='linear', stages=None,
                    supervised=True, random_init=None):
     "Accuracies of `methods` [(method, w)] pre-trained on `pretrain` at every stage, and the baselines, over the seeds."
-    return _run_jobs(setup, curve_jobs(setup, methods, pretrain, downstream, fracs, mode, stages, supervised, random_init))
+    return _run_jobs(setup,
+                     curve_jobs(setup, methods, pretrain, downstream, fracs, mode, stages, supervised, random_init))
 
 # %% ../nbs/17_figures.ipynb #88a8f3be
 def stand_in_panels(preset, datasets, stand_in=True):
-    "{panel data set: [the data sets it stands for]}: one panel per data set the preset really uses (stand-ins for one would repeat it)."
+    ("{panel data set: [the data sets it stands for]}: one panel per data set the preset really uses (stand-ins for "
+     "one would repeat it).")
     panels, used = {}, lambda d: preset_dataset(preset, d, stand_in)
     for ds in _as_list(datasets):
         first = next((p for p in panels if used(p) == used(ds)), ds)
@@ -259,14 +292,16 @@ def stand_in_panels(preset, datasets, stand_in=True):
 def panel_note(preset, panels):
     "What `stand_in_panels` merged, in a sentence ('' where nothing was)."
     merged = [(p, ds) for p, ds in panels.items() if len(ds) > 1]
-    return ' '.join(f"At preset '{preset}' {DATA_NAMES[preset_dataset(preset, p)]} stands for {', '.join(DATA_NAMES[x] for x in ds)}: their panels "
-                    "would repeat one set of numbers, so one panel shows it." for p, ds in merged)
+    return ' '.join(f"At preset '{preset}' {DATA_NAMES[preset_dataset(preset, p)]} stands for "
+                    f"{', '.join(DATA_NAMES[x] for x in ds)}: their panels would repeat one set of numbers, so one "
+                    "panel shows it." for p, ds in merged)
 
 TRAIN_IMAGES = dict(digits=1347, mnist_5k=4000, mnist=60_000, fashion_mnist=60_000, cifar10=50_000,
                     stl10=100_000)   # pre-training splits (STL-10: unlabelled)
 
 def train_images(dataset):
-    "The images of a data set's pre-training split: TRAIN_IMAGES, or the image files of a folder's (None where it is not there)."
+    ("The images of a data set's pre-training split: TRAIN_IMAGES, or the image files of a folder's (None where it is "
+     "not there).")
     if not is_folder(dataset): return TRAIN_IMAGES[check_dataset(dataset)]
     path = Path(dataset[len(FOLDER):]).expanduser()
     d = path / 'train' if (path / 'train').is_dir() or (path / 'test').is_dir() else path
@@ -279,7 +314,8 @@ def _stand_in_label(used, asked):
     return DATA_NAMES.get(used, used) + (f" (stand-in for {names})" if stood else '')
 
 def data_label(preset, datasets, stand_in=True):
-    "How a figure names `datasets` at `preset`: 'CIFAR-10', 'digits (stand-in for CIFAR-10)', or 'CIFAR-10 (5,000 training images)' on real data."
+    ("How a figure names `datasets` at `preset`: 'CIFAR-10', 'digits (stand-in for CIFAR-10)', or 'CIFAR-10 (5,000 "
+     "training images)' on real data.")
     asked = list(dict.fromkeys(_as_list(datasets)))
     used = {d: preset_dataset(preset, d, stand_in) for d in asked}
     def names(ds): return ', '.join(DATA_NAMES.get(d, d) for d in ds)
@@ -288,12 +324,15 @@ def data_label(preset, datasets, stand_in=True):
     limit = preset_pretrain(preset, asked[0], False).limit if check_preset(preset)['data'] is not None else None
     if not limit: return names(asked)
     n = train_images(asked[0])
-    return f"{names(asked)} ({min(limit, n):,} training images)" if n else f"{names(asked)} (at most {limit:,} training images)"
+    return (f"{names(asked)} ({min(limit, n):,} training images)" if n
+            else f"{names(asked)} (at most {limit:,} training images)")
 
 def figure_title(setup, headline, probe=True, dataset='cifar10'):
-    "`headline`, the preset, epochs and seeds, and at the small presets: not the paper's experiment, and the recipe's deviations (for `dataset`)."
+    ("`headline`, the preset, epochs and seeds, and at the small presets: not the paper's experiment, and the recipe's "
+     "deviations (for `dataset`).")
     amp = '' if setup.amp == 'none' else f", {setup.amp} autocast"
-    scale = f"preset '{setup.preset}'{amp}, {setup.epochs} pre-training epochs, {seeds_label(setup.seeds)}, mean ± standard error"
+    scale = (f"preset '{setup.preset}'{amp}, {setup.epochs} pre-training epochs, {seeds_label(setup.seeds)}, mean ± "
+             "standard error")
     if setup.preset == 'paper': return f"{headline}\n{scale}"
     real = '' if setup.stand_in else ' (the real data set, a fixed subset)'
     devs = {}                                       # the data sets really used, per list of deviations
@@ -306,7 +345,8 @@ def figure_title(setup, headline, probe=True, dataset='cifar10'):
 
 # %% ../nbs/17_figures.ipynb #82b811d4
 def _data_tag(preset, datasets, stand_in=True):
-    "The data sets a preset really uses for `datasets`, joined by '+' ('mnist+fashion_mnist'; 'digits' at the small presets)."
+    ("The data sets a preset really uses for `datasets`, joined by '+' ('mnist+fashion_mnist'; 'digits' at the small "
+     "presets).")
     tag = lambda d: 'real-mnist-4000' if d == 'mnist_5k' else dataset_tag(d)     # file names say it is real MNIST
     return '+'.join(dict.fromkeys(tag(preset_dataset(preset, d, stand_in)) for d in _as_list(datasets)))
 
@@ -315,11 +355,13 @@ def _tag(v):
     return '+'.join(_tag(x) for x in v) if isinstance(v, (list, tuple)) else f"{v:g}" if _is_number(v) else str(v)
 
 def figure_name(fig, setup, datasets, **params):
-    "A file name: figure, data sets really used, the figure's parameters, non-default epochs, preset, bf16 if so, number of seeds."
+    ("A file name: figure, data sets really used, the figure's parameters, non-default epochs, preset, bf16 if so, "
+     "number of seeds.")
     n = len(setup.seeds)
     epochs = [] if setup.epochs == preset_stages(setup.preset)[0] else [f"{setup.epochs}ep"]
-    return '-'.join([fig, _data_tag(setup.preset, datasets, setup.stand_in), *(f"{k}{_tag(v)}" for k, v in params.items()), *epochs,
-                     setup.preset, *([setup.amp] if setup.amp != 'none' else []), f"{n}seed{'s' * (n != 1)}"])
+    return '-'.join([fig, _data_tag(setup.preset, datasets, setup.stand_in),
+                     *(f"{k}{_tag(v)}" for k, v in params.items()), *epochs, setup.preset,
+                     *([setup.amp] if setup.amp != 'none' else []), f"{n}seed{'s' * (n != 1)}"])
 
 def save_figure(fig, df, name, fig_dir='figures', dpi=150):
     "Write `fig` as PNG and PDF and `df` as CSV, atomically, to fig_dir/name.*; returns the paths."
@@ -331,7 +373,8 @@ def save_figure(fig, df, name, fig_dir='figures', dpi=150):
     return paths
 
 def save_table(tables, name, fig_dir='figures'):
-    "Write `tables` ({suffix: DataFrame as CSV, or str as Markdown}) atomically to fig_dir/name{suffix}; returns the paths."
+    ("Write `tables` ({suffix: DataFrame as CSV, or str as Markdown}) atomically to fig_dir/name{suffix}; returns the "
+     "paths.")
     out, paths = _figures_dir(fig_dir), []
     for suffix, t in tables.items():
         paths.append(atomic_write_text(t if isinstance(t, str) else t.to_csv(index=False), out / f"{name}{suffix}"))
@@ -341,10 +384,14 @@ def save_table(tables, name, fig_dir='figures'):
 _TABLE1_ROWS = ('cifar10:cifar10', 'fashion_mnist:fashion_mnist', 'mnist:mnist', 'stl10:stl10', 'stl10:cifar10')
 
 def check_rows(rows):
-    "The rows of Table 1 to compute, as (pretrain, downstream) pairs: None for all, else a list of 'pretrain:downstream'."
-    rows = list(_TABLE1_ROWS) if rows is None else _check_list(rows, 'rows', str, f"rows of Table 1 ({', '.join(map(repr, _TABLE1_ROWS))})")
+    ("The rows of Table 1 to compute, as (pretrain, downstream) pairs: None for all, else a list of "
+     "'pretrain:downstream'.")
+    rows = (list(_TABLE1_ROWS) if rows is None
+            else _check_list(rows, 'rows', str, f"rows of Table 1 ({', '.join(map(repr, _TABLE1_ROWS))})"))
     bad = [r for r in rows if r not in _TABLE1_ROWS]
-    if bad: raise ValueError(f"rows={rows!r}: {bad[0]!r} is not a row of Table 1; allowed: {', '.join(map(repr, _TABLE1_ROWS))}")
+    if bad:
+        raise ValueError(f"rows={rows!r}: {bad[0]!r} is not a row of Table 1; allowed: "
+                         f"{', '.join(map(repr, _TABLE1_ROWS))}")
     return [tuple(r.split(':')) for r in rows]
 
 def table1_jobs(setup, w=0.5, w_stl10=0.25, rows=None):
@@ -353,14 +400,15 @@ def table1_jobs(setup, w=0.5, w_stl10=0.25, rows=None):
     t = t[[(p, d) in rows for p, d in zip(t.pretrain, t.downstream)]]
     ws = dict(simsiam=0.0, ae=1.0)
     def w_of(r): return (w_stl10 if r.pretrain == 'stl10' else w) if r.method == 'sidae' else ws[r.method]
-    jobs = [dict(method=r.method, w=w_of(r), seed=s, epoch=setup.epochs, frac=r.frac, mode='linear', pretrain=r.pretrain,
-                 downstream=r.downstream) for s in setup.seeds for r in t.itertuples()]
+    jobs = [dict(method=r.method, w=w_of(r), seed=s, epoch=setup.epochs, frac=r.frac, mode='linear',
+                 pretrain=r.pretrain, downstream=r.downstream) for s in setup.seeds for r in t.itertuples()]
     for r in t[t.method == 'sidae'].itertuples():
         jobs += _baseline_jobs(setup, ('sidae', w_of(r)), r.pretrain, [r.downstream], [r.frac])
     return jobs
 
 def table1_runs(setup, w=0.5, w_stl10=0.25, rows=None):
-    "Our accuracies for Table 1's rows, per row, method and seed after the last stage, and both baselines, through the run store."
+    ("Our accuracies for Table 1's rows, per row, method and seed after the last stage, and both baselines, through "
+     "the run store.")
     return _run_jobs(setup, table1_jobs(setup, w, w_stl10, rows), desc='Table 1')
 
 def _t1_setting(r):
@@ -373,14 +421,18 @@ def _t1_cell(r):
     return f"{ours} vs. {r.paper_mean:.2f} ({r.paper_se:.2f}), {r.diff:+.2f}"
 
 def _t1_frame(rows, cells):
-    "A tidy frame (data, setting, method, cell) of Table 1 cells from rows with paper_pretrain, paper_downstream, frac, method."
-    return pd.DataFrame(dict(data=[DATA_NAMES[r.paper_downstream] for r in rows], setting=[_t1_setting(r) for r in rows],
-                             method=[NAMES[r.method] for r in rows], cell=cells))
+    ("A tidy frame (data, setting, method, cell) of Table 1 cells from rows with paper_pretrain, paper_downstream, "
+     "frac, method.")
+    return pd.DataFrame(dict(data=[DATA_NAMES[r.paper_downstream] for r in rows],
+                             setting=[_t1_setting(r) for r in rows], method=[NAMES[r.method] for r in rows],
+                             cell=cells))
 
 def _t1_pivot(d, columns):
-    "Table 1's layout of a tidy frame: a row per data set and setting (in their order), a column per method of `columns`."
+    ("Table 1's layout of a tidy frame: a row per data set and setting (in their order), a column per method of "
+     "`columns`.")
     order = list(dict.fromkeys(zip(d.data, d.setting)))
-    return d.pivot(index=['data', 'setting'], columns='method', values='cell').reindex(index=order, columns=[c for c in columns if c in set(d.method)])
+    return d.pivot(index=['data', 'setting'], columns='method',
+                   values='cell').reindex(index=order, columns=[c for c in columns if c in set(d.method)])
 
 _T1_COLUMNS = ('SidAE', 'SimSiam', 'autoencoder', NAMES['random'], NAMES['supervised'])
 
@@ -390,18 +442,23 @@ def _stands_in(ours):
     return bool(((ssl.pretrain != ssl.paper_pretrain) | (ssl.downstream != ssl.paper_downstream)).any())
 
 def _t1_stand_in(ours, value='acc'):
-    "Table 1 at a small preset: one row per distinct set of runs (the paper's rows it stands for named), mean (SE) of `value`, ours only."
+    ("Table 1 at a small preset: one row per distinct set of runs (the paper's rows it stands for named), mean (SE) of "
+     "`value`, ours only.")
     sw = ours[ours.method == 'sidae'].groupby(['paper_pretrain', 'paper_downstream', 'frac'])['w'].first()
     o = ours[ours[value].notna()].copy()
     o['run_w'] = [sw.get((p, d, f)) for p, d, f in zip(o.paper_pretrain, o.paper_downstream, o.frac)]
     o['used'] = [ds if p is None or pd.isna(p) else p for p, ds in zip(o.pretrain, o.downstream)]
-    o['stands'] = [DATA_NAMES[d] + ('' if p == d else f" pre-trained on {DATA_NAMES[p]}") for p, d in zip(o.paper_pretrain, o.paper_downstream)]
+    o['stands'] = [DATA_NAMES[d] + ('' if p == d else f" pre-trained on {DATA_NAMES[p]}")
+                   for p, d in zip(o.paper_pretrain, o.paper_downstream)]
     keys = ['used', 'downstream', 'frac', 'run_w']
     stands = o.groupby(keys, sort=False)['stands'].agg(lambda v: ', '.join(dict.fromkeys(v)))
-    o = o.drop_duplicates(keys + ['method', 'seed'])         # a run that stands for several rows counts once: the SE is over seeds
+    # a run that stands for several rows counts once: the SE is over seeds
+    o = o.drop_duplicates(keys + ['method', 'seed'])
     s = mean_se(o, by=keys + ['method'], value=value)
-    d = pd.DataFrame(dict(data=[DATA_NAMES[r.downstream] + (f" pre-trained on {DATA_NAMES[r.used]}" if r.used != r.downstream else '') for r in s.itertuples()],
-                          setting=[f"{pct(r.frac)}, SidAE w = {r.run_w:g}; stands for {stands[(r.used, r.downstream, r.frac, r.run_w)]}" for r in s.itertuples()],
+    d = pd.DataFrame(dict(data=[DATA_NAMES[r.downstream] + (f" pre-trained on {DATA_NAMES[r.used]}"
+                                                            if r.used != r.downstream else '') for r in s.itertuples()],
+                          setting=[f"{pct(r.frac)}, SidAE w = {r.run_w:g}; stands for "
+                                   f"{stands[(r.used, r.downstream, r.frac, r.run_w)]}" for r in s.itertuples()],
                           method=[NAMES[m] for m in s.method],
                           cell=[_t1_real(r, f"{r.mean:.2f}" + ('' if pd.isna(r.se) else f" ({r.se:.2f})"), value)
                                 for r in s.itertuples()]))
@@ -417,17 +474,21 @@ def _t1_real(r, cell, value='acc'):
     return cell if p.empty else f"{cell} vs. paper {p['mean'].iloc[0]:.2f} ({p['stderr'].iloc[0]:.2f})"
 
 def table1_layout(b, ours=None):
-    "`beside_paper`'s comparison in the paper's layout (a row per data set and setting, a column per method), with the baselines."
-    if ours is not None and _stands_in(ours): return _t1_stand_in(ours)     # digits for every data set: identical rows once, no comparison
+    ("`beside_paper`'s comparison in the paper's layout (a row per data set and setting, a column per method), with "
+     "the baselines.")
+    # digits for every data set: identical rows once, no comparison
+    if ours is not None and _stands_in(ours): return _t1_stand_in(ours)
     d = _t1_frame(list(b.itertuples()), [_t1_cell(r) for r in b.itertuples()])
-    if ours is not None: d = pd.concat([d, _t1_frame(*_t1_summary(ours[ours.method.isin(BASELINES)], 'acc'))], ignore_index=True)
+    if ours is not None:
+        d = pd.concat([d, _t1_frame(*_t1_summary(ours[ours.method.isin(BASELINES)], 'acc'))], ignore_index=True)
     return _t1_pivot(d, _T1_COLUMNS)
 
 def _t1_summary(ours, value):
     "(rows, cells) of mean (SE) of `value` per Table 1 setting and method, skipping methods without that number."
     keys = ['paper_pretrain', 'paper_downstream', 'frac', 'method']
     s = mean_se(ours[ours[value].notna()], by=keys, value=value)
-    return list(s.itertuples()), [f"{m:.2f}" + ('' if pd.isna(e) else f" ({e:.2f})") for m, e in zip(s['mean'], s['se'])]
+    return (list(s.itertuples()),
+            [f"{m:.2f}" + ('' if pd.isna(e) else f" ({e:.2f})") for m, e in zip(s['mean'], s['se'])])
 
 def table1_metric(ours, value):
     "Our mean (SE) of `value` ('knn_acc', 'train_acc', 'acc') in Table 1's layout, with the baselines that have it."
@@ -441,11 +502,13 @@ def _fig3(setup, frac=0.01, w=0.5):
 
 def _fig4(setup, ws=(0.125, 0.25, 0.5), frac=0.01):
     "Fig. 4: SidAE's weights on CIFAR-10, linear."
-    return curve_jobs(setup, [('sidae', w) for w in check_ws(ws)], 'cifar10', fracs=[check_frac(frac)], supervised=False)
+    return curve_jobs(setup, [('sidae', w) for w in check_ws(ws)], 'cifar10', fracs=[check_frac(frac)],
+                      supervised=False)
 
 def _fig5(setup, datasets=('mnist', 'fashion_mnist'), frac=0.01, w=0.5):
     "Fig. 5: the three methods on each of `datasets`, pre-trained and evaluated on itself."
-    return [j for d in check_datasets(datasets) for j in curve_jobs(setup, paper_methods(check_weight(w)), d, fracs=[check_frac(frac)])]
+    return [j for d in check_datasets(datasets)
+            for j in curve_jobs(setup, paper_methods(check_weight(w)), d, fracs=[check_frac(frac)])]
 
 def _fig6(setup, fracs=(0.01, 1.0), w=0.125):
     "Fig. 6: the three methods on CIFAR-10, fine-tuned, at each labelled fraction."
@@ -453,29 +516,35 @@ def _fig6(setup, fracs=(0.01, 1.0), w=0.125):
 
 def _fig7(setup, w=0.25, downstream=('stl10', 'cifar10'), frac=1.0):
     "Fig. 7: the three methods pre-trained on STL-10, evaluated on each downstream data set."
-    return curve_jobs(setup, paper_methods(check_weight(w)), 'stl10', downstream=check_datasets(downstream, 'downstream'), fracs=[check_frac(frac)])
+    return curve_jobs(setup, paper_methods(check_weight(w)), 'stl10',
+                      downstream=check_datasets(downstream, 'downstream'), fracs=[check_frac(frac)])
 
 def _table1(setup, w=0.5, w_stl10=0.25, rows=None):
     "Table 1: every row after the last stage."
     return table1_jobs(setup, check_weight(w), check_weight(w_stl10, 'w_stl10'), rows)
 
 PAPER_RESULTS = dict(fig3=_fig3, fig4=_fig4, fig5=_fig5, fig6=_fig6, fig7=_fig7, table1=_table1)
-PAPER_PANELS = {'fig3': [dict(frac=0.01), dict(frac=1.0)], **{f: [{}] for f in ('fig4', 'fig5', 'fig6', 'fig7', 'table1')}}
+PAPER_PANELS = {'fig3': [dict(frac=0.01), dict(frac=1.0)],
+                **{f: [{}] for f in ('fig4', 'fig5', 'fig6', 'fig7', 'table1')}}
 
 def check_figures(figures):
     "Paper results by name ('fig3' ... 'fig7', 'table1', or 'all'), each once, in the paper's order."
     names = [f.strip() for f in figures.split(',')] if isinstance(figures, str) else list(figures)
     names = list(PAPER_RESULTS) if 'all' in names else names
     bad = [f for f in names if f not in PAPER_RESULTS]
-    if bad or not names: raise ValueError(f"figures={figures!r} is not valid; allowed: one or more of {', '.join(map(repr, PAPER_RESULTS))}, or 'all'")
+    if bad or not names:
+        raise ValueError(f"figures={figures!r} is not valid; allowed: one or more of "
+                         f"{', '.join(map(repr, PAPER_RESULTS))}, or 'all'")
     return [f for f in PAPER_RESULTS if f in names]
 
 def figure_jobs(setup, fig, **params):
-    "The evaluation jobs paper result `fig` needs with its notebook's parameters `params` (its defaults where not given)."
+    ("The evaluation jobs paper result `fig` needs with its notebook's parameters `params` (its defaults where not "
+     "given).")
     return PAPER_RESULTS[check_figures([fig])[0]](setup, **params)
 
 def collect_figure(setup, fig, **params):
-    "The tidy table of paper result `fig`: what it needs computed where missing (by the setup's executor), read from the store."
+    ("The tidy table of paper result `fig`: what it needs computed where missing (by the setup's executor), read from "
+     "the store.")
     return _run_jobs(setup, figure_jobs(setup, fig, **params), desc=fig)
 
 def paper_requests(setup, figures='all'):

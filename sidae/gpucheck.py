@@ -13,9 +13,10 @@ from .checks import number
 from .devices import check_device, compile_available
 from .models import METHODS
 from .gpureport import (SIZES, BASELINE, LEVERS, DEFAULT_LEVERS, PARTS, check_size, compile_backend, check_levers,
-                             check_parts, ladder, device_kind, default_setting, synthetic_images, report_meta, Skipped, Report, write_report, summary)
-from .gpuchecks import (check_augment, check_draws, check_op_counts, check_no_sync, FASTPATHS, fastpath_setup, check_fastpath,
-                        check_default_path)
+                             check_parts, ladder, device_kind, default_setting, synthetic_images, report_meta, Skipped,
+                             Report, write_report, summary)
+from .gpuchecks import (check_augment, check_draws, check_op_counts, check_no_sync, FASTPATHS, fastpath_setup,
+                             check_fastpath, check_default_path)
 from .gpuspeed import pretrain_throughput, augment_throughput, reference_workers
 from .gpuresume import check_resume, kill_children
 
@@ -28,26 +29,31 @@ def _fused_supported(dev):
     except (RuntimeError, TypeError, ValueError): return False
 
 def preflight(dev, S):
-    "What this machine lets the check do: torch.compile (its sections are skipped, with the reason, where it cannot run) and the DataLoader's workers."
+    ("What this machine lets the check do: torch.compile (its sections are skipped, with the reason, where it cannot "
+     "run) and the DataLoader's workers.")
     ok, why = compile_available(dev) if compile_backend(dev) == 'inductor' else (True, '')
     workers, shm = reference_workers(S, S['batch'])
-    return dict(compile=f"{compile_backend(dev)} available" if ok else f"unavailable ({why})", compile_ok=ok, compile_why=why,
-                workers=workers, shm=shm)
+    return dict(compile=f"{compile_backend(dev)} available" if ok else f"unavailable ({why})", compile_ok=ok,
+                compile_why=why, workers=workers, shm=shm)
 
-GPU_ESTIMATES = dict(check=5, measure=8, reference=15, resume=45, children_compiles=2, warm=0.2, compile=100, cudagraphs=60, autotune=300)
-CPU_ESTIMATES = dict(check=2, measure=1, reference=2, resume=30, children_compiles=0, warm=0.5, compile=10, cudagraphs=5, autotune=10)
+GPU_ESTIMATES = dict(check=5, measure=8, reference=15, resume=45, children_compiles=2, warm=0.2, compile=100,
+                     cudagraphs=60, autotune=300)
+CPU_ESTIMATES = dict(check=2, measure=1, reference=2, resume=30, children_compiles=0, warm=0.5, compile=10,
+                     cudagraphs=5, autotune=10)
 
 def _estimates(dev, seconds, state):
-    "Seconds per kind of section for the budget; 'compile': the check's first compile as measured, once it ran (else a guess)."
+    ("Seconds per kind of section for the budget; 'compile': the check's first compile as measured, once it ran (else "
+     "a guess).")
     E = dict(GPU_ESTIMATES if dev.type == 'cuda' else CPU_ESTIMATES, **state.get('estimates', {}))
     c = state.get('compile_s', E['compile'])
     return dict(check=E['check'], measure=seconds + E['measure'], reference=seconds + E['reference'], compile=c,
-                recompile=E['warm'] * c, resume=E['resume'] + E['children_compiles'] * E['warm'] * c, cudagraphs=E['cudagraphs'],
-                autotune=E['autotune'] + c)
+                recompile=E['warm'] * c, resume=E['resume'] + E['children_compiles'] * E['warm'] * c,
+                cudagraphs=E['cudagraphs'], autotune=E['autotune'] + c)
 
 def _measure(method, pipeline, dev, S, seconds, x, backend, st):
     "A section function measuring `method` with `pipeline` and setting `st` (its name in st['name'])."
-    return lambda: [dict(pretrain_throughput(method, pipeline, dev, S, seconds, S['warmup'], st, x, backend), setting=st['name'])]
+    return lambda: [dict(pretrain_throughput(method, pipeline, dev, S, seconds, S['warmup'], st, x, backend),
+                         setting=st['name'])]
 
 def _skip(reason):
     "A section function that is skipped for `reason`."
@@ -61,36 +67,44 @@ def _lever_sections(S, dev, x, seconds, levers, backend, state):
     "The ladder's sections [(part, name, kind, fn, estimate, must)], eager levers first."
     fused_ok = state.get('fused_ok', _fused_supported(dev))
     E = lambda: _estimates(dev, seconds, state)
-    cost = {None: lambda: 0, 'default': lambda: E()['recompile'], 'reduce-overhead': lambda: E()['compile'] + E()['cudagraphs'],
-            'max-autotune': lambda: E()['autotune']}
+    cost = {None: lambda: 0, 'default': lambda: E()['recompile'],
+            'reduce-overhead': lambda: E()['compile'] + E()['cudagraphs'], 'max-autotune': lambda: E()['autotune']}
     out = []
     for lever, st in ladder(levers):
         st = dict(st, fused=st['fused'] and fused_ok, name=f"+ {lever}")
         fn = _measure('sidae', 'fast', dev, S, seconds, x, backend, st)
-        if lever == 'fused-sgd' and not fused_ok: fn = _skip(f"skipped: SGD(fused=True) does not run on {dev.type} in torch {torch.__version__}")
-        if st['compile'] and not state['preflight']['compile_ok']: fn = _skip(f"skipped: torch.compile cannot run here: {state['preflight']['compile_why']}")
-        out.append(('levers', f"lever: + {lever}", 'speed', fn, (lambda c: lambda: E()['measure'] + c())(cost[st['compile']]), False))
+        if lever == 'fused-sgd' and not fused_ok:
+            fn = _skip(f"skipped: SGD(fused=True) does not run on {dev.type} in torch {torch.__version__}")
+        if st['compile'] and not state['preflight']['compile_ok']:
+            fn = _skip(f"skipped: torch.compile cannot run here: {state['preflight']['compile_why']}")
+        out.append(('levers', f"lever: + {lever}", 'speed', fn,
+                    (lambda c: lambda: E()['measure'] + c())(cost[st['compile']]), False))
     return sorted(out, key=lambda s: 'compile' in s[1] or 'autotune' in s[1] or 'overhead' in s[1])
 
 def _first_sections(S, dev, x, seconds, work, state):
-    "(a)-(c), never skipped for the budget: the default CUDA path's correctness and host syncs, its speed and the reference, resume."
+    ("(a)-(c), never skipped for the budget: the default CUDA path's correctness and host syncs, its speed and the "
+     "reference, resume.")
     backend, E = compile_backend(dev), lambda k: lambda: _estimates(dev, seconds, state)[k]
     def first():
         rows, s = check_default_path(S, dev, x, backend)
         if default_setting(dev)['compile']: state['compile_s'] = s
         return rows
-    resume_for = lambda: min(300.0, max(30.0, state['until_deadline']() - 20))   # the children's deadline: before the command's
+    # the children's deadline: before the command's
+    resume_for = lambda: min(300.0, max(30.0, state['until_deadline']() - 20))
     return [('checks', A_NAME, 'check', first, lambda: E('compile')() + E('check')(), True),
-            ('checks', 'default path: no host sync in training steps', 'check', lambda: check_no_sync(S, dev), E('check'), True),
-            ('speed', 'speed: sidae, default path', 'speed', _measure('sidae', 'fast', dev, S, seconds, x, backend, default_setting(dev)),
-             E('measure'), True),
-            ('speed', 'speed: sidae, reference pipeline', 'speed', _measure('sidae', 'reference', dev, S, seconds, x, backend,
-             dict(BASELINE, name='baseline')), E('reference'), True),
+            ('checks', 'default path: no host sync in training steps', 'check', lambda: check_no_sync(S, dev),
+             E('check'), True),
+            ('speed', 'speed: sidae, default path', 'speed',
+             _measure('sidae', 'fast', dev, S, seconds, x, backend, default_setting(dev)), E('measure'), True),
+            ('speed', 'speed: sidae, reference pipeline', 'speed',
+             _measure('sidae', 'reference', dev, S, seconds, x, backend, dict(BASELINE, name='baseline')),
+             E('reference'), True),
             ('resume', 'resume after SIGKILL (paper preset, run store, default path)', 'check',
              lambda: check_resume(S, dev, work, resume_for()), E('resume'), True)]
 
 def _rest_sections(S, dev, x, seconds, levers, state):
-    "(d), as the budget allows: augmentation checks, SimSiam and the autoencoder, the ladder, the per-lever checks, the unused graph last."
+    ("(d), as the budget allows: augmentation checks, SimSiam and the autoencoder, the ladder, the per-lever checks, "
+     "the unused graph last.")
     backend, E = compile_backend(dev), lambda k: lambda: _estimates(dev, seconds, state)[k]
     ctx = lambda: state['fastpath'] if 'fastpath' in state else state.setdefault('fastpath', fastpath_setup(S, dev, x))
     def check(n):
@@ -99,18 +113,21 @@ def _rest_sections(S, dev, x, seconds, levers, state):
         return check_fastpath(ctx(), n, backend)
     fp = lambda n, est: ('checks', f"fast path: {n}", 'check', lambda: check(n), est, False)
     default = lambda: E('measure')() + (E('compile')() if default_setting(dev)['compile'] else 0)
-    methods = [('speed', f"speed: {m}, {p}", 'speed', _measure(m, 'fast' if p == 'default path' else 'reference', dev, S, seconds, x, backend,
+    methods = [('speed', f"speed: {m}, {p}", 'speed',
+                _measure(m, 'fast' if p == 'default path' else 'reference', dev, S, seconds, x, backend,
                 default_setting(dev) if p == 'default path' else dict(BASELINE, name='baseline')),
                 default if p == 'default path' else E('reference'), False)
                for m in METHODS if m != 'sidae' for p in ('default path', 'reference pipeline')]
-    aug = [('speed', f"speed: augmentation, {m}", 'speed', (lambda sf: lambda: [augment_throughput(dev, S, seconds, S['warmup'], sf, x)])(m == 'sync-free'),
+    aug = [('speed', f"speed: augmentation, {m}", 'speed',
+            (lambda sf: lambda: [augment_throughput(dev, S, seconds, S['warmup'], sf, x)])(m == 'sync-free'),
             E('measure'), False) for m in ('sync-free', 'index')]
     return ([('checks', 'augment: batched = torchvision', 'check', lambda: check_augment(dev), E('check'), False),
              ('checks', 'augment: parameter draws', 'check', lambda: check_draws(dev), E('check'), False),
              ('checks', 'augment: aten operations per view', 'check', lambda: check_op_counts(dev), E('check'), False)]
             + methods
-            + [('speed', 'speed: sidae, fast pipeline', 'speed', _measure('sidae', 'fast', dev, S, seconds, x, backend, dict(BASELINE, name='baseline')),
-                E('measure'), False)]
+            + [('speed', 'speed: sidae, fast pipeline', 'speed',
+                _measure('sidae', 'fast', dev, S, seconds, x, backend, dict(BASELINE, name='baseline')), E('measure'),
+                False)]
             + _lever_sections(S, dev, x, seconds, levers, backend, state) + aug
             + [fp(n, E('check')) for n in FASTPATHS if not FASTPATHS[n][0].get('compile')]
             + [fp(n, lambda: E('compile')() + E('check')()) for n in FASTPATHS if FASTPATHS[n][0].get('compile')])
@@ -124,12 +141,14 @@ def plan(S, dev, x, seconds, levers, parts, work, state):
 
 # %% ../nbs/24_gpucheck.ipynb #c5741cd8
 def replay(compile_s, size='paper', levers=None, parts=None):
-    "(sections [(name, 'run' or 'skipped', start, end)], end): the plan at `size` on a clock, GPU estimates, compiles of `compile_s` s."
+    ("(sections [(name, 'run' or 'skipped', start, end)], end): the plan at `size` on a clock, GPU estimates, compiles "
+     "of `compile_s` s.")
     S, cpu = check_size(size), torch.device('cpu')
-    state = dict(preflight=dict(compile_ok=True, compile_why='', workers=8, shm=''), fused_ok=True, compile_s=float(compile_s),
-                 estimates=GPU_ESTIMATES)
+    state = dict(preflight=dict(compile_ok=True, compile_why='', workers=8, shm=''), fused_ok=True,
+                 compile_s=float(compile_s), estimates=GPU_ESTIMATES)
     clock, out = 0.0, []
-    for name, kind, fn, est, must in plan(S, cpu, None, S['seconds'], check_levers(levers), check_parts(parts), '/nonexistent', state):
+    for name, kind, fn, est, must in plan(S, cpu, None, S['seconds'], check_levers(levers), check_parts(parts),
+                                          '/nonexistent', state):
         e = est() if callable(est) else est
         run = must or e <= S['budget'] - clock
         out.append((name, 'run' if run else 'skipped', clock, clock + e if run else clock))
@@ -137,24 +156,28 @@ def replay(compile_s, size='paper', levers=None, parts=None):
     return out, clock
 
 def print_replay(compiles=(100, 150, 250), log=print):
-    "Print the section order and, for each compile time, which sections a paper-size check would run or skip and when it ends."
+    ("Print the section order and, for each compile time, which sections a paper-size check would run or skip and when "
+     "it ends.")
     S = check_size('paper')
     for c in compiles:
         rows, end = replay(c)
-        log(f"paper size, compiles of {c:g} s: ends at {end:.0f} s (budget {S['budget']:g} s, deadline {S['deadline']:g} s)")
+        log(f"paper size, compiles of {c:g} s: ends at {end:.0f} s (budget {S['budget']:g} s, deadline "
+            f"{S['deadline']:g} s)")
         for name, status, t0, t1 in rows: log(f"  {status:7s} {t0:5.0f}-{t1:5.0f} s  {name}")
 
 
 # %% ../nbs/24_gpucheck.ipynb #ee031228
 def _alarm(seconds):
-    "The last resort behind the watchdog: SIGALRM (which ends the process) in `seconds` (0: none), where this thread can set it."
+    ("The last resort behind the watchdog: SIGALRM (which ends the process) in `seconds` (0: none), where this thread "
+     "can set it.")
     if hasattr(signal, 'alarm') and threading.current_thread() is threading.main_thread(): signal.alarm(int(seconds))
 
 def start_watchdog(report, seconds, log=print):
-    "A daemon timer: `seconds` after the report began it kills the resume children, writes the report saying what ran, and exits (code 4)."
+    ("A daemon timer: `seconds` after the report began it kills the resume children, writes the report saying what "
+     "ran, and exits (code 4).")
     def fire():
-        report.stopped = (f"stopped at the {seconds:g} s deadline while running '{report.current or 'between sections'}': "
-                          "the sections after it did not run")
+        report.stopped = (f"stopped at the {seconds:g} s deadline while running "
+                          f"'{report.current or 'between sections'}': the sections after it did not run")
         kill_children()
         try:
             paths = write_report(report)
@@ -166,8 +189,10 @@ def start_watchdog(report, seconds, log=print):
     _alarm(seconds + 20)
     return t
 
-def gpucheck(out, size=None, seconds=None, device=None, levers=None, budget=None, parts=None, log=print, deadline=None, t0=None):
-    "Run the checks and measurements of `parts` (all) at `size` on `device`, write the report into folder `out`; returns the Report."
+def gpucheck(out, size=None, seconds=None, device=None, levers=None, budget=None, parts=None, log=print, deadline=None,
+             t0=None):
+    ("Run the checks and measurements of `parts` (all) at `size` on `device`, write the report into folder `out`; "
+     "returns the Report.")
     dev = check_device(device)
     size = size if size is not None else ('paper' if dev.type == 'cuda' else 'tiny')
     S = check_size(size)
@@ -175,7 +200,8 @@ def gpucheck(out, size=None, seconds=None, device=None, levers=None, budget=None
     budget = S['budget'] if budget is None else number('budget', budget, positive=True)
     S['deadline'] = S['deadline'] if deadline is None else number('deadline', deadline, positive=True)
     levers, parts, state = check_levers(levers), check_parts(parts), dict(preflight=preflight(dev, S))
-    report = Report(out, device_kind(dev, size, default='paper'), report_meta(dev, size, S, seconds, budget, levers, parts, state['preflight']), budget, log)
+    report = Report(out, device_kind(dev, size, default='paper'),
+                    report_meta(dev, size, S, seconds, budget, levers, parts, state['preflight']), budget, log)
     report.t0, state['left'] = t0 or report.t0, report.left
     state['until_deadline'] = lambda: S['deadline'] - (time.time() - report.t0) if S['deadline'] else float('inf')
     dog = start_watchdog(report, S['deadline'], log) if S['deadline'] else None
@@ -194,25 +220,35 @@ def gpucheck(out, size=None, seconds=None, device=None, levers=None, budget=None
 # %% ../nbs/24_gpucheck.ipynb #fb96b911
 def build_parser():
     "The argument parser of `python -m sidae.gpucheck`."
-    ap = argparse.ArgumentParser(prog='python -m sidae.gpucheck', description="Check sidae's CUDA paths, measure its speed, write a report.")
-    ap.add_argument('--out', required=True, help="folder for figures/bench-<device>.md, .csv, -checks.csv and gpucheck-<device>.json")
-    ap.add_argument('--size', choices=list(SIZES), default=None, help="paper (the default on CUDA) or tiny (the default elsewhere)")
-    ap.add_argument('--seconds', type=float, default=None, help="timed seconds per measurement (default: 5 at paper size, 0.25 tiny)")
+    ap = argparse.ArgumentParser(prog='python -m sidae.gpucheck',
+                                 description="Check sidae's CUDA paths, measure its speed, write a report.")
+    ap.add_argument('--out', required=True,
+                    help="folder for figures/bench-<device>.md, .csv, -checks.csv and gpucheck-<device>.json")
+    ap.add_argument('--size', choices=list(SIZES), default=None,
+                    help="paper (the default on CUDA) or tiny (the default elsewhere)")
+    ap.add_argument('--seconds', type=float, default=None,
+                    help="timed seconds per measurement (default: 5 at paper size, 0.25 tiny)")
     ap.add_argument('--device', default=None, help="'cuda', 'cuda:N' or 'cpu' (default: cuda if available)")
-    ap.add_argument('--levers', default=None, help=f"comma-separated levers of the speed ladder (default: {','.join(DEFAULT_LEVERS)}; "
+    ap.add_argument('--levers', default=None,
+                    help=f"comma-separated levers of the speed ladder (default: {','.join(DEFAULT_LEVERS)}; "
                                                    f"all: {','.join(LEVERS)}; 'none': only the baseline)")
     ap.add_argument('--parts', default=None, help=f"comma-separated parts to run (default: all: {','.join(PARTS)})")
-    ap.add_argument('--budget', type=float, default=None, help="seconds for the sections; a section whose estimate would overrun it is skipped "
+    ap.add_argument('--budget', type=float, default=None,
+                    help="seconds for the sections; a section whose estimate would overrun it is skipped "
                                                                "(default: 390 at paper size, none tiny)")
-    ap.add_argument('--deadline', type=float, default=None, help="seconds after which the command ends whatever runs, writing the report "
+    ap.add_argument('--deadline', type=float, default=None,
+                    help="seconds after which the command ends whatever runs, writing the report "
                                                                  "(exit code 4; default: 450 at paper size, none tiny)")
     return ap
 
 def main(argv=None):
-    "Entry point: run the check; the exit code is 0 passed, 1 a check failed, 2 bad arguments, 3 a measurement failed, 4 the deadline."
+    ("Entry point: run the check; the exit code is 0 passed, 1 a check failed, 2 bad arguments, 3 a measurement "
+     "failed, 4 the deadline.")
     t0, ns = time.time(), build_parser().parse_args(argv)
     levers = () if ns.levers == 'none' else ns.levers
-    try: report = gpucheck(ns.out, ns.size, ns.seconds, ns.device, levers, ns.budget, ns.parts, deadline=ns.deadline, t0=t0)
+    try:
+        report = gpucheck(ns.out, ns.size, ns.seconds, ns.device, levers, ns.budget, ns.parts, deadline=ns.deadline,
+                          t0=t0)
     except ValueError as e:
         print(f"gpucheck: error: {e}", file=sys.stderr); return 2
     return report.exit_code()

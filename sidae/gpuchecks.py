@@ -28,10 +28,12 @@ def augment_case():
     x = torch.rand(8, 3, 32, 32, generator=g)
     x[:, :, :, :16] = x[:, :, :, :16].sort(-1).values   # smooth regions too, so that interpolation matters
     L, B = (lambda *v: torch.tensor(v)), (lambda *v: torch.tensor(v, dtype=torch.bool))
-    p = dict(top=L(0, 3, 10, 0, 20, 5, 1, 16), left=L(0, 7, 2, 19, 0, 5, 13, 16), height=L(32, 17, 20, 9, 12, 27, 31, 16),
-             width=L(32, 22, 16, 11, 12, 27, 19, 16), flip=B(0, 1, 0, 1, 1, 0, 1, 0), jitter=B(1, 1, 1, 0, 1, 1, 1, 0),
+    p = dict(top=L(0, 3, 10, 0, 20, 5, 1, 16), left=L(0, 7, 2, 19, 0, 5, 13, 16),
+             height=L(32, 17, 20, 9, 12, 27, 31, 16), width=L(32, 22, 16, 11, 12, 27, 19, 16),
+             flip=B(0, 1, 0, 1, 1, 0, 1, 0), jitter=B(1, 1, 1, 0, 1, 1, 1, 0),
              brightness=L(0.6, 1.4, 1.1, 1.3, 0.8, 1.2, 0.7, 1.0), contrast=L(1.4, 0.6, 0.9, 0.7, 1.3, 1.0, 1.25, 0.65),
-             saturation=L(0.8, 1.3, 0.6, 1.4, 1.1, 0.75, 1.35, 0.9), hue=L(0.1, -0.1, 0.05, 0.0, -0.07, 0.02, 0.09, -0.04),
+             saturation=L(0.8, 1.3, 0.6, 1.4, 1.1, 0.75, 1.35, 0.9),
+             hue=L(0.1, -0.1, 0.05, 0.0, -0.07, 0.02, 0.09, -0.04),
              order=torch.stack([torch.randperm(4, generator=g) for _ in range(8)]), gray=B(0, 0, 1, 0, 0, 1, 0, 0),
              blur=B(1, 0, 0, 1, 1, 0, 1, 0), sigma=L(0.1, 0.5, 1.0, 2.0, 0.7, 1.5, 1.2, 0.3))
     return x, p
@@ -54,7 +56,8 @@ def _on(p, dev):
     return {k: v.to(dev) for k, v in p.items()}
 
 def check_augment(dev):
-    "Check rows: BatchAugment (both modes) = torchvision on `dev` for hand-set parameters; device = CPU for random draws."
+    ("Check rows: BatchAugment (both modes) = torchvision on `dev` for hand-set parameters; device = CPU for random "
+     "draws.")
     x, p = augment_case()
     xd, pd = x.to(dev), _on(p, dev)
     ref = torch.stack([torchvision_view(xd[i], pd, i) for i in range(len(x))])
@@ -64,11 +67,12 @@ def check_augment(dev):
         rows.append(check_row(f"augment ({mode} mode) on {dev.type} = torchvision on {dev.type}, 8 hand-set images",
                               (got - ref).abs().max().item(), TOL['augment'], 'max |difference|'))
     xr = synthetic_images(512, seed=2)
-    P = BatchAugment(blur=True, sync_free=True).sample(512, 32, 32, generator=torch.Generator(device=dev).manual_seed(2), device=dev)
+    P = BatchAugment(blur=True, sync_free=True).sample(512, 32, 32,
+                                                       generator=torch.Generator(device=dev).manual_seed(2), device=dev)
     on_dev = BatchAugment(blur=True, sync_free=True).apply(xr.to(dev), P).cpu()
     on_cpu = BatchAugment(blur=True, sync_free=False).apply(xr, _on(P, 'cpu'))
-    rows.append(check_row(f"augment: 512 random draws, sync-free on {dev.type} = index mode on cpu", (on_dev - on_cpu).abs().max().item(),
-                          TOL['augment'], 'max |difference|'))
+    rows.append(check_row(f"augment: 512 random draws, sync-free on {dev.type} = index mode on cpu",
+                          (on_dev - on_cpu).abs().max().item(), TOL['augment'], 'max |difference|'))
     return rows
 
 # %% ../nbs/21_gpuchecks.ipynb #2a1db8e2
@@ -78,24 +82,32 @@ def _z_mean(a, b):
 
 def check_draws(dev, n=20_000):
     "Check rows: the device's parameter draws have the rates, means and ranges of their distributions (largest |z|)."
-    P = {k: v.cpu() for k, v in BatchAugment(blur=True).sample(n, 32, 32, generator=torch.Generator(device=dev).manual_seed(0), device=dev).items()}
-    z = {f'{k} rate': (P[k].float().mean().item() - q) / math.sqrt(q * (1 - q) / n) for k, q in dict(jitter=0.8, gray=0.2, blur=0.5, flip=0.5).items()}
+    P = {k: v.cpu() for k, v in BatchAugment(blur=True).sample(
+        n, 32, 32, generator=torch.Generator(device=dev).manual_seed(0), device=dev).items()}
+    z = {f'{k} rate': (P[k].float().mean().item() - q) / math.sqrt(q * (1 - q) / n)
+         for k, q in dict(jitter=0.8, gray=0.2, blur=0.5, flip=0.5).items()}
     ranges = dict(brightness=(0.6, 1.4), contrast=(0.6, 1.4), saturation=(0.6, 1.4), hue=(-0.1, 0.1), sigma=(0.1, 2.0))
-    z.update({f'{k} mean': (P[k].mean().item() - (lo + hi) / 2) / ((hi - lo) / math.sqrt(12 * n)) for k, (lo, hi) in ranges.items()})
+    z.update({f'{k} mean': (P[k].mean().item() - (lo + hi) / 2) / ((hi - lo) / math.sqrt(12 * n))
+              for k, (lo, hi) in ranges.items()})
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        R = torch.tensor([RandomResizedCrop.get_params(torch.zeros(3, 32, 32), [0.2, 1.0], [3/4, 4/3]) for _ in range(2000)])
+        R = torch.tensor([RandomResizedCrop.get_params(torch.zeros(3, 32, 32), [0.2, 1.0], [3/4, 4/3])
+                          for _ in range(2000)])
     z['crop area vs torchvision'] = _z_mean((P['height'] * P['width']).float(), (R[:, 2] * R[:, 3]).float())
-    inside = bool(((P['top'] >= 0) & (P['top'] + P['height'] <= 32) & (P['left'] >= 0) & (P['left'] + P['width'] <= 32)).all()
+    inside = bool(((P['top'] >= 0) & (P['top'] + P['height'] <= 32) & (P['left'] >= 0)
+                   & (P['left'] + P['width'] <= 32)).all()
                   and all(lo <= P[k].min() and P[k].max() <= hi for k, (lo, hi) in ranges.items()))
     worst = max(z, key=lambda k: abs(z[k]))
-    return [check_row(f"augment: {n:,} parameter draws on {dev.type}: rates and means (largest |z|)", abs(z[worst]), TOL['draws'], f"largest: {worst}"),
-            check_row(f"augment: draws on {dev.type} within their ranges, crop boxes inside the image", float(inside), None, '1: yes', passed=inside)]
+    return [check_row(f"augment: {n:,} parameter draws on {dev.type}: rates and means (largest |z|)", abs(z[worst]),
+                      TOL['draws'], f"largest: {worst}"),
+            check_row(f"augment: draws on {dev.type} within their ranges, crop boxes inside the image", float(inside),
+                      None, '1: yes', passed=inside)]
 
 # %% ../nbs/21_gpuchecks.ipynb #fffc1b70
 @contextmanager
 def no_tf32():
-    "float32 matmuls and cuDNN convolutions in full float32 (CUDA's default lets convolutions use TF32), restored afterwards."
+    ("float32 matmuls and cuDNN convolutions in full float32 (CUDA's default lets convolutions use TF32), restored "
+     "afterwards.")
     m, c = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     try: yield
@@ -122,7 +134,8 @@ def sgd_step(model, batch, amp='none', channels_last=False, compile=False, backe
     net = torch.compile(m, backend=backend) if compile else m
     opt = torch.optim.SGD(m.parameters(), lr=0.03, momentum=0.9)
     res = train_step(net, opt, batch, w, amp=amp)
-    return {k: res[k].item() for k in ('loss', 'L_si', 'L_dae') if k in res}, {k: p.detach().float().cpu() for k, p in m.named_parameters()}
+    return ({k: res[k].item() for k in ('loss', 'L_si', 'L_dae') if k in res},
+            {k: p.detach().float().cpu() for k, p in m.named_parameters()})
 
 def step_errors(ref, got, w0):
     "Largest relative error of the loss parts and the relative error of the update per part of the network."
@@ -147,39 +160,47 @@ def fastpath_setup(S, dev, x):
     "The network, the fixed batch in both augmentation modes, its eval-mode copy and the float32 eager reference steps."
     torch.manual_seed(0)
     model = build_model('sidae', S['width'], S['d_hid'], S['pred_hid']).to(dev)
-    batches = dict(index=fixed_batch(x[:S['batch']], dev, sync_free=False), mask=fixed_batch(x[:S['batch']], dev, sync_free=True))
+    batches = dict(index=fixed_batch(x[:S['batch']], dev, sync_free=False),
+                   mask=fixed_batch(x[:S['batch']], dev, sync_free=True))
     nets = {'training': model, 'eval BN': copy.deepcopy(model).eval()}
     with no_tf32(): ref = {mode: sgd_step(net, batches['index']) for mode, net in nets.items()}
-    return dict(nets=nets, batches=batches, ref=ref, w0={k: p.detach().float().cpu() for k, p in model.named_parameters()})
+    return dict(nets=nets, batches=batches, ref=ref,
+                w0={k: p.detach().float().cpu() for k, p in model.named_parameters()})
 
 def check_fastpath(ctx, name, backend):
-    "Check rows of the fast path `name` of FASTPATHS against the float32 reference steps in `ctx` (from fastpath_setup)."
+    ("Check rows of the fast path `name` of FASTPATHS against the float32 reference steps in `ctx` (from "
+     "fastpath_setup).")
     st, modes, tol = FASTPATHS[name]
     rows = []
     for mode in modes:
         batch = ctx['batches']['mask' if st.get('sync_free') else 'index']
         with (no_tf32() if tol == 'fp32' else nullcontext()):
-            got = sgd_step(ctx['nets'][mode], batch, amp=st.get('amp', 'none'), channels_last=st.get('channels_last', False),
-                           compile=st.get('compile', False), backend=backend)
+            got = sgd_step(ctx['nets'][mode], batch, amp=st.get('amp', 'none'),
+                           channels_last=st.get('channels_last', False), compile=st.get('compile', False),
+                           backend=backend)
         loss, upd = step_errors(ctx['ref'][mode], got, ctx['w0'])
         parts = ', '.join(f"{k} {v:.1e}" for k, v in upd.items())
-        rows.append(check_row(f"{name}, {mode}: losses", loss, TOL[tol]['loss'], 'largest relative error of loss, L_si, L_dae'))
+        rows.append(check_row(f"{name}, {mode}: losses", loss, TOL[tol]['loss'],
+                              'largest relative error of loss, L_si, L_dae'))
         u = worst(upd.values())
         if mode == 'eval BN': rows.append(check_row(f"{name}, {mode}: SGD update", u, TOL[tol]['update'], parts))
         else: rows.append(check_row(f"{name}, {mode}: SGD update (finite)", u, None,
-                                    f"ill-conditioned with batch statistics: reported, not held to a tolerance; {parts}", passed=math.isfinite(u)))
+                                    "ill-conditioned with batch statistics: reported, not held to a tolerance; "
+                                    f"{parts}", passed=math.isfinite(u)))
     return rows
 
 # %% ../nbs/21_gpuchecks.ipynb #184170ff
 def _run_steps(model, cfg, batches, st, backend):
-    "(losses per step, state dict after the steps, seconds of the first step): a copy of `model` trained on `batches` with setting `st`."
+    ("(losses per step, state dict after the steps, seconds of the first step): a copy of `model` trained on `batches` "
+     "with setting `st`.")
     m = copy.deepcopy(model)
     if st['channels_last']: m = m.to(memory_format=torch.channels_last)
     net = torch.compile(m, backend=backend) if st['compile'] else m
     opt, losses, first = make_optimizer(m, cfg)[0], [], None
     for b in batches:
         t0 = time.perf_counter()
-        res = train_step(net, opt, tuple(to_cl(t) for t in b) if st['channels_last'] else b, cfg.w, cfg.target, st['amp'])
+        res = train_step(net, opt, tuple(to_cl(t) for t in b) if st['channels_last'] else b, cfg.w, cfg.target,
+                         st['amp'])
         losses.append({k: res[k].item() for k in ('loss', 'L_si', 'L_dae') if k in res})
         first = time.perf_counter() - t0 if first is None else first
     return losses, {k: v.detach().float().cpu().clone() for k, v in m.state_dict().items()}, first
@@ -197,12 +218,14 @@ def _change_errors(ref, got, init, keys):
 # %% ../nbs/21_gpuchecks.ipynb #9df40ab1
 def paper_network(S, amp, method='sidae'):
     "(cfg, model): the `paper` preset at size `S` with `amp`, and its network as `sidae.pretrain` builds it (seed 0)."
-    cfg = preset_pretrain('paper', 'cifar10', method=method, width=S['width'], d_hid=S['d_hid'], pred_hid=S['pred_hid'], amp=amp)
+    cfg = preset_pretrain('paper', 'cifar10', method=method, width=S['width'], d_hid=S['d_hid'], pred_hid=S['pred_hid'],
+                          amp=amp)
     torch.manual_seed(0)
     return cfg, build_model(cfg.method, cfg.width, cfg.d_hid, cfg.pred_hid, cfg.proj_hid, cfg.zero_init_residual)
 
 def check_default_path(S, dev, x, backend, steps=3):
-    "(rows, seconds of the first compiled step): the default CUDA path against float32 eager: losses, parameters, BatchNorm buffers."
+    ("(rows, seconds of the first compiled step): the default CUDA path against float32 eager: losses, parameters, "
+     "BatchNorm buffers.")
     st = default_setting(dev)
     cfg, model = paper_network(S, st['amp'])
     model, B = model.to(dev), S['batch']
@@ -214,35 +237,42 @@ def check_default_path(S, dev, x, backend, steps=3):
     par = _change_errors(ref[1], got[1], init, [k for k, _ in model.named_parameters()])
     buf = _change_errors(ref[1], got[1], init, [k for k in init if k.endswith(('running_mean', 'running_var'))])
     nbt = [k for k in init if k.endswith('num_batches_tracked')]
-    same = all(torch.equal(ref[1][k], got[1][k]) and got[1][k].item() > init[k].item() for k in nbt)   # counted as eager counts
+    # counted as eager counts
+    same = all(torch.equal(ref[1][k], got[1][k]) and got[1][k].item() > init[k].item() for k in nbt)
     fmt, u = (lambda d: ', '.join(f"{k} {v:.1e}" for k, v in d.items())), worst(par.values())
-    what = (f"vs float32 eager (amp {st['amp']}, channels_last, compile {st['compile'] or 'no'} ({backend}), sync-free; "
-            f"{steps} steps of batch {B})")
-    return [check_row(f"default path: losses at every step {what}", loss, TOL['bf16']['loss'], 'largest relative error of loss, L_si, L_dae'),
-            check_row(f"default path: parameters (finite) {what}", u, None, f"training mode, ill-conditioned: reported, not held to a "
+    what = (f"vs float32 eager (amp {st['amp']}, channels_last, compile {st['compile'] or 'no'} ({backend}), "
+            f"sync-free; {steps} steps of batch {B})")
+    return [check_row(f"default path: losses at every step {what}", loss, TOL['bf16']['loss'],
+                      'largest relative error of loss, L_si, L_dae'),
+            check_row(f"default path: parameters (finite) {what}", u, None,
+                      f"training mode, ill-conditioned: reported, not held to a "
                       f"tolerance; {fmt(par)}", passed=math.isfinite(u)),
             check_row(f"default path: BatchNorm running_mean/var {what}", worst(buf.values()), TOL['bf16']['buffers'],
                       f"change from the initial values, relative, per part: {fmt(buf)}"),
-            check_row(f"default path: BatchNorm num_batches_tracked {what}", float(same), None, f"{len(nbt)} layers equal to eager's, and counted; 1: yes",
-                      passed=same)], got[2]
+            check_row(f"default path: BatchNorm num_batches_tracked {what}", float(same), None,
+                      f"{len(nbt)} layers equal to eager's, and counted; 1: yes", passed=same)], got[2]
 
 BASE32 = dict(amp='none', channels_last=False, compile=None)
 
 
 # %% ../nbs/21_gpuchecks.ipynb #284e2c6f
 def _step_stream(S, dev, steps, seed=0):
-    "(step, fast): the default path's `paper` network on `dev` (compiled on CUDA, as a run compiles it) and one step of the loop's stream."
-    fast = default_setting(dev) if dev.type == 'cuda' else dict(amp='none', channels_last=True, compile=None)   # meta: eager
+    ("(step, fast): the default path's `paper` network on `dev` (compiled on CUDA, as a run compiles it) and one step "
+     "of the loop's stream.")
+    # meta: eager
+    fast = default_setting(dev) if dev.type == 'cuda' else dict(amp='none', channels_last=True, compile=None)
     cfg, model = paper_network(S, fast['amp'])
     model = model.to(dev)
     if fast['channels_last']: model = model.to(memory_format=torch.channels_last)
     opt = make_optimizer(model, cfg)[0]
     net = torch.compile(model) if fast['compile'] else model
     B = S['batch']
-    x = synthetic_images(2 * B).to(dev) if dev.type != 'meta' else torch.zeros(2 * B, 3, 32, 32, dtype=torch.uint8, device=dev)
+    x = (synthetic_images(2 * B).to(dev) if dev.type != 'meta'
+         else torch.zeros(2 * B, 3, 32, 32, dtype=torch.uint8, device=dev))
     gen = torch.Generator(device=dev).manual_seed(seed) if dev.type != 'meta' else None
     mean, std = torch.full((3,), 0.5, device=dev), torch.full((3,), 0.25, device=dev)
-    batches = fast_batches(x, torch.randperm(2 * B).repeat(steps), B, steps, paper_augment('cifar10').to(dev), gen, mean, std)
+    batches = fast_batches(x, torch.randperm(2 * B).repeat(steps), B, steps, paper_augment('cifar10').to(dev), gen,
+                           mean, std)
     def step():
         batch = next(batches)
         if fast['channels_last']: batch = tuple(to_cl(t) for t in batch)
@@ -260,23 +290,27 @@ def _cuda_syncs(dev, step, steps):
     finally: torch.cuda.set_sync_debug_mode(0)
 
 def check_no_sync(S, dev, steps=3, warmup=2):
-    "Check row: `steps` training steps of the fast path after `warmup` make the host wait not once (CUDA's sync debug mode, else meta)."
+    ("Check row: `steps` training steps of the fast path after `warmup` make the host wait not once (CUDA's sync debug "
+     "mode, else meta).")
     run_on = dev if dev.type == 'cuda' else torch.device('meta')
     step, fast = _step_stream(S, run_on, warmup + steps)
     for _ in range(warmup): step()
     if run_on.type == 'cuda': found, how = _cuda_syncs(run_on, step, steps), "CUDA sync debug mode 'error'"
     else: found, how = host_syncs(lambda: [step() for _ in range(steps)]), 'meta device, sidae.devices.host_syncs'
     return [check_row(f"no host sync in {steps} training steps of the fast path ({how})", float(len(found)), None,
-                      f"amp {fast['amp']}, channels_last, compile {fast['compile'] or 'no'}, sync-free views; found: {'; '.join(found)[:300] or 'nothing'}", passed=not found)]
+                      f"amp {fast['amp']}, channels_last, compile {fast['compile'] or 'no'}, sync-free views; found: "
+                      f"{'; '.join(found)[:300] or 'nothing'}", passed=not found)]
 
 def check_op_counts(dev, batch=64):
-    "Check rows: aten operations per view of the sync-free augmentation on `dev`, for CIFAR-10's pipeline and the digit sets' (blur)."
+    ("Check rows: aten operations per view of the sync-free augmentation on `dev`, for CIFAR-10's pipeline and the "
+     "digit sets' (blur).")
     rows, x = [], (synthetic_images(batch).to(dev).float() / 255)
     for ds in ('cifar10', 'digits'):
         aug = paper_augment(ds, sync_free=True)
         p = aug.sample(batch, 32, 32, generator=torch.Generator(device=dev).manual_seed(0), device=dev)
         aug.apply(x, p)                                   # the first call on a device copies the sector table there
         n, s = op_counts(lambda: aug.apply(x, p)), op_counts(lambda: aug.sample(batch, 32, 32, device=dev))
-        rows.append(check_row(f"augment: aten operations per view, sync-free mode ({ds} pipeline, batch {batch})", float(n['ops']), TOL['ops'],
+        rows.append(check_row(f"augment: aten operations per view, sync-free mode ({ds} pipeline, batch {batch})",
+                              float(n['ops']), TOL['ops'],
                               f"{n['kernels']} of them kernels (not views); drawing the parameters adds {s['ops']}"))
     return rows

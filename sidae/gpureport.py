@@ -19,11 +19,11 @@ from .devices import fast_path
 
 # %% ../nbs/20_gpureport.ipynb #17e793d7
 SIZES = {
-    'paper': dict(width=64, d_hid=2048, pred_hid=512, batch=512, images=50_000, seconds=3.0, warmup=3, budget=390.0, deadline=450.0,
-                  workers=None,
+    'paper': dict(width=64, d_hid=2048, pred_hid=512, batch=512, images=50_000, seconds=3.0, warmup=3, budget=390.0,
+                  deadline=450.0, workers=None,
                   resume=dict(limit=4096, batch_size=512, epochs=3)),
-    'tiny': dict(width=8, d_hid=32, pred_hid=8, batch=32, images=1024, seconds=0.25, warmup=1, budget=None, deadline=None,
-                 workers=1,
+    'tiny': dict(width=8, d_hid=32, pred_hid=8, batch=32, images=1024, seconds=0.25, warmup=1, budget=None,
+                 deadline=None, workers=1,
                  resume=dict(limit=256, batch_size=64, epochs=3)),
 }
 
@@ -53,14 +53,19 @@ def check_levers(levers=None):
     if levers is None: return DEFAULT_LEVERS
     names = [l.strip() for l in levers.split(',') if l.strip()] if isinstance(levers, str) else list(levers)
     bad = [l for l in names if l not in LEVERS]
-    if bad: raise ValueError(f"levers={levers!r} has unknown {', '.join(map(repr, bad))}; allowed: any of {', '.join(map(repr, LEVERS))}")
+    if bad:
+        raise ValueError(f"levers={levers!r} has unknown {', '.join(map(repr, bad))}; allowed: any of "
+                         f"{', '.join(map(repr, LEVERS))}")
     return tuple(l for l in LEVERS if l in names)
 
 def default_setting(dev):
-    "The setting of the default CUDA path as a `paper` run trains (`fast_path`): bf16, channels_last, compile, sync-free; elsewhere simulated."
-    fast = fast_path(dev) if dev.type == 'cuda' else dict(amp='bf16', channels_last=True, compile=hasattr(torch, 'compile'))
-    return dict(BASELINE, amp=fast['amp'], channels_last=fast['channels_last'], compile='default' if fast['compile'] else None,
-                no_sync=True, check_finite=True, sync_free=True, name='default path')
+    ("The setting of the default CUDA path as a `paper` run trains (`fast_path`): bf16, channels_last, compile, "
+     "sync-free; elsewhere simulated.")
+    fast = (fast_path(dev) if dev.type == 'cuda'
+            else dict(amp='bf16', channels_last=True, compile=hasattr(torch, 'compile')))
+    return dict(BASELINE, amp=fast['amp'], channels_last=fast['channels_last'],
+                compile='default' if fast['compile'] else None, no_sync=True, check_finite=True, sync_free=True,
+                name='default path')
 
 PARTS = ('checks', 'speed', 'resume', 'levers')
 
@@ -69,7 +74,8 @@ def check_parts(parts=None):
     if parts is None: return PARTS
     names = [p.strip() for p in parts.split(',') if p.strip()] if isinstance(parts, str) else list(parts)
     bad = [p for p in names if p not in PARTS]
-    if bad or not names: raise ValueError(f"parts={parts!r} is not valid; allowed: one or more of {', '.join(map(repr, PARTS))}")
+    if bad or not names:
+        raise ValueError(f"parts={parts!r} is not valid; allowed: one or more of {', '.join(map(repr, PARTS))}")
     return tuple(p for p in PARTS if p in names)
 
 def ladder(levers):
@@ -80,13 +86,17 @@ def ladder(levers):
     return out
 
 # %% ../nbs/20_gpureport.ipynb #10aa0fab
-TOL = dict(augment=1e-4, draws=4.0, ops=320, fp32=dict(loss=1e-4, update=1e-2), bf16=dict(loss=2e-2, update=5e-2, buffers=1e-1), resume=1e-3, resume_log=1e-3)
+TOL = dict(augment=1e-4, draws=4.0, ops=320, fp32=dict(loss=1e-4, update=1e-2),
+           bf16=dict(loss=2e-2, update=5e-2, buffers=1e-1), resume=1e-3, resume_log=1e-3)
 TOL_DOC = dict(augment='max |difference| of pixel values in [0, 1]: batched against torchvision, device against CPU',
                draws='|z| of the rates and means of 20,000 parameter draws on the device',
-               ops='aten operations per view of the sync-free augmentation (473 for CIFAR-10 and 513 for the digit sets before its blend steps)',
-               fp32='channels_last, compile, sync-free views: loss parts (relative), SGD update per network part (relative; BatchNorm in eval mode)',
-               bf16=('bf16 autocast, and the default CUDA path over 3 steps: loss parts (relative), SGD update per network part (relative; '
-                    'BatchNorm in eval mode), BatchNorm running_mean/var: change from their initial values (relative, per part)'),
+               ops='aten operations per view of the sync-free augmentation (473 for CIFAR-10 and 513 for the digit '
+                   'sets before its blend steps)',
+               fp32='channels_last, compile, sync-free views: loss parts (relative), SGD update per network part '
+                    '(relative; BatchNorm in eval mode)',
+               bf16=('bf16 autocast, and the default CUDA path over 3 steps: loss parts (relative), SGD update per '
+                    'network part (relative; BatchNorm in eval mode), BatchNorm running_mean/var: change from their '
+                    'initial values (relative, per part)'),
                resume='|w_resumed - w_full| / |w_full - w_init| of the last stage checkpoint (backbone and projector)',
                resume_log='largest relative difference of the logged losses')
 
@@ -99,8 +109,8 @@ def cpu_name():
 def _cuda_info(dev):
     "CUDA, cuDNN and Triton versions and the GPU's memory and compute capability."
     p = torch.cuda.get_device_properties(dev)
-    info = dict(cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version(), gpu_memory_gib=round(p.total_memory / 2**30, 1),
-                capability=f"{p.major}.{p.minor}")
+    info = dict(cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version(),
+                gpu_memory_gib=round(p.total_memory / 2**30, 1), capability=f"{p.major}.{p.minor}")
     try: import triton; info['triton'] = triton.__version__
     except Exception: info['triton'] = None
     return info
@@ -112,16 +122,20 @@ def _version(package):
 
 def machine(dev):
     "A dict describing the machine: device, CPU, cores, threads, versions, C compiler."
-    m = dict(device=torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'cpu', cpu=cpu_name(), cores=os.cpu_count(),
-             threads=torch.get_num_threads(), torch=torch.__version__, torchvision=torchvision.__version__,
-             python=platform.python_version(), c_compiler=shutil.which(os.environ.get('CC', 'cc')) or shutil.which('gcc'),
+    m = dict(device=torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'cpu', cpu=cpu_name(),
+             cores=os.cpu_count(), threads=torch.get_num_threads(), torch=torch.__version__,
+             torchvision=torchvision.__version__,
+             python=platform.python_version(),
+             c_compiler=shutil.which(os.environ.get('CC', 'cc')) or shutil.which('gcc'),
              python_headers=Path(sysconfig.get_paths()['include'], 'Python.h').exists(), filelock=_version('filelock'))
     if dev.type == 'cuda': m.update(_cuda_info(dev))
     return m
 
 def device_kind(dev, scale, default=None):
-    "The name in the output files: 'cpu' or the GPU's name, plus `scale` unless it is `default` (None: 'paper' on a GPU, else 'cpu')."
-    kind = 'cpu' if dev.type != 'cuda' else ''.join(c if c.isalnum() else '-' for c in torch.cuda.get_device_name(dev).lower()).strip('-')
+    ("The name in the output files: 'cpu' or the GPU's name, plus `scale` unless it is `default` (None: 'paper' on a "
+     "GPU, else 'cpu').")
+    kind = ('cpu' if dev.type != 'cuda'
+            else ''.join(c if c.isalnum() else '-' for c in torch.cuda.get_device_name(dev).lower()).strip('-'))
     default = default if default is not None else ('paper' if dev.type == 'cuda' else 'cpu')
     return kind if scale == default else f'{kind}-{scale}'
 
@@ -146,15 +160,19 @@ def synthetic_data(n, seed=0):
 
 # %% ../nbs/20_gpureport.ipynb #5362fac8
 def report_meta(dev, size, S, seconds, budget, levers, parts=PARTS, preflight=None):
-    "The report's description of the machine, the data, the settings and what the pre-flight found (compiler, shared memory)."
+    ("The report's description of the machine, the data, the settings and what the pre-flight found (compiler, shared "
+     "memory).")
     workers = (preflight or {}).get('workers', S['workers'])
-    return dict(machine(dev), size=size, started=time.strftime('%Y-%m-%d %H:%M:%S'), peak_flops=default_peak(dev), levers=list(levers),
-                preflight=preflight or {},
-                data=f"{S['images']:,} synthetic random uint8 images of CIFAR-10's shape (3x32x32), made on the spot: no data set is read",
-                settings=f"size {size}: ResNet-18 width {S['width']}, d_hid {S['d_hid']}, pred_hid {S['pred_hid']}, batch {S['batch']}; "
-                         f"compile backend {compile_backend(dev)}; {seconds:g} s per measurement after {S['warmup']} warm-up steps; "
-                         f"time budget {'none' if budget is None else f'{budget:g} s'}, deadline {_seconds(S.get('deadline'))}; "
-                         f"parts {', '.join(parts)}; levers {', '.join(levers) or 'none'}; per-image DataLoader workers {workers}")
+    return dict(machine(dev), size=size, started=time.strftime('%Y-%m-%d %H:%M:%S'), peak_flops=default_peak(dev),
+                levers=list(levers), preflight=preflight or {},
+                data=f"{S['images']:,} synthetic random uint8 images of CIFAR-10's shape (3x32x32), made on the spot: "
+                     "no data set is read",
+                settings=f"size {size}: ResNet-18 width {S['width']}, d_hid {S['d_hid']}, pred_hid {S['pred_hid']}, "
+                         f"batch {S['batch']}; compile backend {compile_backend(dev)}; {seconds:g} s per measurement "
+                         f"after {S['warmup']} warm-up steps; time budget "
+                         f"{'none' if budget is None else f'{budget:g} s'}, deadline {_seconds(S.get('deadline'))}; "
+                         f"parts {', '.join(parts)}; levers {', '.join(levers) or 'none'}; per-image DataLoader "
+                         f"workers {workers}")
 
 def _seconds(v):
     "'none' or 'N s'."
@@ -184,12 +202,14 @@ class Report:
         return math.inf if self.budget is None else self.budget - (time.time() - self.t0)
 
     def run(self, name, kind, fn, est=0.0, must=False):
-        "Run section `fn()` (rows) of `kind` ('check', 'speed'); unless `must`, skip it where `est` (seconds or a function) exceeds the budget left."
+        ("Run section `fn()` (rows) of `kind` ('check', 'speed'); unless `must`, skip it where `est` (seconds or a "
+         "function) exceeds the budget left.")
         sec, t0 = dict(name=name, kind=kind, status='passed', rows=[], error=None, warnings=[]), time.time()
         self.current = name
         try:
             est = est() if callable(est) else est
-            if not must and est > self.left(): raise Skipped(f"skipped (time budget: {self.left():.0f} s left, about {est:.0f} s needed)")
+            if not must and est > self.left():
+                raise Skipped(f"skipped (time budget: {self.left():.0f} s left, about {est:.0f} s needed)")
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter('always')
                 sec['rows'] = [dict(r, section=name) for r in (fn() or [])]
@@ -201,7 +221,9 @@ class Report:
             sec.update(status='error', error=f"{type(e).__name__}: {e}"[:600], traceback=traceback.format_exc()[-4000:])
         sec['seconds'], self.current = time.time() - t0, None
         self.sections.append(sec)
-        if self.log: self.log(f"[{time.time() - self.t0:6.0f} s] {sec['status']:8s} {name}" + (f": {sec['error']}" if sec['error'] else ''))
+        if self.log:
+            self.log(f"[{time.time() - self.t0:6.0f} s] {sec['status']:8s} {name}"
+                     + (f": {sec['error']}" if sec['error'] else ''))
         self.write()
         return sec
 
@@ -214,20 +236,23 @@ class Report:
         return [r for s in self.sections if s['kind'] == kind for r in s['rows']]
 
     def exit_code(self):
-        "0: all passed; 1: a check failed or raised; 3: the checks passed but a measurement failed or raised; 4: stopped at the deadline."
+        ("0: all passed; 1: a check failed or raised; 3: the checks passed but a measurement failed or raised; 4: "
+         "stopped at the deadline.")
         if self.stopped: return 4
         if any(s['kind'] == 'check' and s['status'] in ('failed', 'error') for s in self.sections): return 1
         return 3 if any(s['status'] in ('error', 'failed') for s in self.sections) else 0
 
 # %% ../nbs/20_gpureport.ipynb #cbd2922e
-_SPEED_COLS = ('section', 'method', 'pipeline', 'setting', 'device', 'batch', 'images_s', 'ms_step', 's_per_50k_epoch', 'x_reference', 'x_baseline',
-               'tflops_s', 'pct_bf16_peak', 'peak_mib', 'peak_after_first_step', 'first_step_s', 'first_step_compiled', 'compiles',
+_SPEED_COLS = ('section', 'method', 'pipeline', 'setting', 'device', 'batch', 'images_s', 'ms_step', 's_per_50k_epoch',
+               'x_reference', 'x_baseline', 'tflops_s', 'pct_bf16_peak', 'peak_mib', 'peak_after_first_step',
+               'first_step_s', 'first_step_compiled', 'compiles',
                'cudagraph_skips', 'flops_step', 'note')
 _CHECK_COLS = ('section', 'check', 'value', 'tolerance', 'passed', 'note')
 TARGETS = dict(images_s=25_000, x_reference=10)
 
 def speed_rows(report):
-    "The speed rows with seconds per 50,000 images, × the method's reference pipeline, × the baseline and % of the bf16 peak."
+    ("The speed rows with seconds per 50,000 images, × the method's reference pipeline, × the baseline and % of the "
+     "bf16 peak.")
     rows = [dict(r) for r in report.rows('speed')]
     ref = {r['method']: r['images_s'] for r in rows if r['pipeline'] == 'reference' and r['setting'] == 'baseline'}
     base = {r['method']: r['images_s'] for r in rows if r['pipeline'] == 'fast' and r['setting'] == 'baseline'}
@@ -245,10 +270,12 @@ def targets(rows):
     if not fast: return ['SidAE: no fast-pipeline measurement']
     best = max(fast, key=lambda r: r['images_s'])
     lines = [f"SidAE best: {best['images_s']:,.0f} images/s ({best['setting']}): "
-             f"{'reached' if best['images_s'] >= TARGETS['images_s'] else 'not reached'} the target of {TARGETS['images_s']:,} images/s (one H100)"]
+             f"{'reached' if best['images_s'] >= TARGETS['images_s'] else 'not reached'} the target of "
+             f"{TARGETS['images_s']:,} images/s (one H100)"]
     if best.get('x_reference'):
         lines.append(f"SidAE best / per-image DataLoader: {best['x_reference']:.1f}x: "
-                     f"{'reached' if best['x_reference'] >= TARGETS['x_reference'] else 'not reached'} the target of {TARGETS['x_reference']}x")
+                     f"{'reached' if best['x_reference'] >= TARGETS['x_reference'] else 'not reached'} the target of "
+                     f"{TARGETS['x_reference']}x")
     return lines
 
 # %% ../nbs/20_gpureport.ipynb #e90bcda8
@@ -261,25 +288,33 @@ def _fmt(v):
 
 def _table(rows, cols, heads=None):
     "A Markdown table of `rows` (dicts) with columns `cols`."
-    return ['| ' + ' | '.join(heads or cols) + ' |', '|' + '---|' * len(cols)] + ['| ' + ' | '.join(_fmt(r.get(c)) for c in cols) + ' |' for r in rows]
+    return (['| ' + ' | '.join(heads or cols) + ' |', '|' + '---|' * len(cols)]
+            + ['| ' + ' | '.join(_fmt(r.get(c)) for c in cols) + ' |' for r in rows])
 
 def _header(report):
     "The report's title, result line and machine, data and settings lines."
     M, code = report.meta, report.exit_code()
     checks = report.rows('check')
     n = {s: sum(x['status'] == s for x in report.sections) for s in ('error', 'skipped')}
-    result = {0: 'PASSED', 1: 'FAILED', 3: 'PASSED, with failed or broken measurements', 4: 'STOPPED AT THE DEADLINE'}[code]
+    result = {0: 'PASSED', 1: 'FAILED', 3: 'PASSED, with failed or broken measurements',
+              4: 'STOPPED AT THE DEADLINE'}[code]
     pre = M.get('preflight') or {}
-    sw = f"torch {M['torch']}" + (f" (CUDA {M['cuda']}, cuDNN {M['cudnn']}, Triton {M['triton']})" if 'cuda' in M else '')
+    sw = (f"torch {M['torch']}"
+          + (f" (CUDA {M['cuda']}, cuDNN {M['cudnn']}, Triton {M['triton']})" if 'cuda' in M else ''))
     return [f"# sidae GPU check: {M['device']} ({M['size']} size)", '',
             f"**{result}** (exit code {code}): {sum(r['passed'] for r in checks)} of {len(checks)} checks passed; "
-            f"{n['error']} sections with errors, {n['skipped']} skipped; {time.time() - report.t0:.0f} s; {M['started']}", '',
-            f"- machine: {M['device']}" + (f" ({M['gpu_memory_gib']} GiB, compute capability {M['capability']})" if 'cuda' in M else '')
-            + f"; CPU {M['cpu']}, {M['cores']} cores, {M['threads']} torch threads; C compiler {M['c_compiler'] or 'none'}, "
-            f"Python headers {'yes' if M['python_headers'] else 'no'} (Triton builds its launcher with both)",
+            f"{n['error']} sections with errors, {n['skipped']} skipped; {time.time() - report.t0:.0f} s; "
+            f"{M['started']}", '',
+            f"- machine: {M['device']}"
+            + (f" ({M['gpu_memory_gib']} GiB, compute capability {M['capability']})" if 'cuda' in M else '')
+            + f"; CPU {M['cpu']}, {M['cores']} cores, {M['threads']} torch threads; C compiler "
+            f"{M['c_compiler'] or 'none'}, Python headers {'yes' if M['python_headers'] else 'no'} (Triton builds its "
+            "launcher with both)",
             f"- software: {sw}; torchvision {M['torchvision']}; Python {M['python']}",
-            *([f"- pre-flight: torch.compile {pre.get('compile', '?')}; shared memory {pre.get('shm', '?')}"] if pre else []),
-            *([f"- compile: the first took {M['compile_s']:.1f} s (measured, in '{M['compile_in']}'); the budget uses it"]
+            *([f"- pre-flight: torch.compile {pre.get('compile', '?')}; shared memory {pre.get('shm', '?')}"] if pre
+              else []),
+            *([f"- compile: the first took {M['compile_s']:.1f} s (measured, in '{M['compile_in']}'); the budget uses "
+               "it"]
               if M.get('compile_s') is not None else []),
             *([f"- {report.stopped}"] if report.stopped else []),
             f"- data: {M['data']}",
@@ -296,32 +331,39 @@ def report_markdown(report):
     rows = speed_rows(report)
     checks = report.rows('check')
     lines = _header(report) + ['## Correctness', ''] + _table(
-        [dict(r, result='pass' if r['passed'] else 'FAIL', margin=margin(r)) for r in checks], ('check', 'value', 'tolerance', 'margin', 'result', 'note'),
+        [dict(r, result='pass' if r['passed'] else 'FAIL', margin=margin(r)) for r in checks],
+        ('check', 'value', 'tolerance', 'margin', 'result', 'note'),
         ('check', 'measured', 'tolerance', 'tolerance / measured', 'result', 'note'))
-    cols = ('method', 'pipeline', 'setting', 'images_s', 'ms_step', 's_per_50k_epoch', 'x_reference', 'x_baseline', 'tflops_s',
-            'pct_bf16_peak', 'peak_mib', 'peak_after_first_step', 'first_step_s', 'first_step_compiled')
-    heads = ('method', 'pipeline', 'setting', 'images/s', 'ms per step', 's per 50k epoch', 'x reference', 'x baseline', 'TFLOP/s', '% bf16 peak',
-             'peak MiB (GPU allocated / CPU RSS)', 'peak: steps after the first', 'first step s', 'first step compiled')
-    lines += ['', '## Speed (synthetic data)', ''] + _table(rows, cols, heads) + ['', '## Targets (reported, not asserted)', '']
+    cols = ('method', 'pipeline', 'setting', 'images_s', 'ms_step', 's_per_50k_epoch', 'x_reference', 'x_baseline',
+            'tflops_s', 'pct_bf16_peak', 'peak_mib', 'peak_after_first_step', 'first_step_s', 'first_step_compiled')
+    heads = ('method', 'pipeline', 'setting', 'images/s', 'ms per step', 's per 50k epoch', 'x reference', 'x baseline',
+             'TFLOP/s', '% bf16 peak', 'peak MiB (GPU allocated / CPU RSS)', 'peak: steps after the first',
+             'first step s', 'first step compiled')
+    lines += (['', '## Speed (synthetic data)', ''] + _table(rows, cols, heads)
+              + ['', '## Targets (reported, not asserted)', ''])
     lines += [f"- {t}" for t in targets(rows)] + ['', '## Sections', '']
     secs = [dict(s, warnings=s.get('warning_count', 0), error=(s['error'] or '')[:300]) for s in report.sections]
     lines += _table(secs, ('name', 'kind', 'status', 'seconds', 'warnings', 'error')) + ['', '## Tolerances', '']
-    lines += [f"- {k}: {_fmt(v) if not isinstance(v, dict) else ', '.join(f'{a} {b:g}' for a, b in v.items())}: {TOL_DOC[k]}" for k, v in TOL.items()]
+    lines += [f"- {k}: {_fmt(v) if not isinstance(v, dict) else ', '.join(f'{a} {b:g}' for a, b in v.items())}: "
+              f"{TOL_DOC[k]}" for k, v in TOL.items()]
     return '\n'.join(lines) + '\n'
 
 def _csv(rows, cols):
     "CSV text of `rows` with columns `cols`."
-    f = io.StringIO(); w = csv.DictWriter(f, cols, extrasaction='ignore', lineterminator='\n'); w.writeheader(); w.writerows(rows)
+    f = io.StringIO(); w = csv.DictWriter(f, cols, extrasaction='ignore', lineterminator='\n'); w.writeheader()
+    w.writerows(rows)
     return f.getvalue()
 
 def write_report(report):
     "Write the Markdown, the two CSVs and the JSON of `report` (atomically each); returns the paths."
     fig, k = report.out / 'figures', report.kind
-    paths = dict(md=fig / f'bench-{k}.md', csv=fig / f'bench-{k}.csv', checks=fig / f'bench-{k}-checks.csv', json=report.out / f'gpucheck-{k}.json')
+    paths = dict(md=fig / f'bench-{k}.md', csv=fig / f'bench-{k}.csv', checks=fig / f'bench-{k}-checks.csv',
+                 json=report.out / f'gpucheck-{k}.json')
     atomic_write_text(report_markdown(report), paths['md'])
     atomic_write_text(_csv(speed_rows(report), _SPEED_COLS), paths['csv'])
     atomic_write_text(_csv(report.rows('check'), _CHECK_COLS), paths['checks'])
-    doc = dict(meta=report.meta, exit_code=report.exit_code(), seconds=time.time() - report.t0, sections=report.sections, speed=speed_rows(report))
+    doc = dict(meta=report.meta, exit_code=report.exit_code(), seconds=time.time() - report.t0,
+               sections=report.sections, speed=speed_rows(report))
     atomic_write_text(json.dumps(doc, indent=1, default=str) + '\n', paths['json'])
     return paths
 
@@ -331,10 +373,12 @@ def summary(report, paths):
     rows = speed_rows(report)
     out = [l for l in _header(report)[:9] if l]
     tol = lambda r: f" (tolerance {_fmt(r['tolerance'])})" if r['tolerance'] is not None else ''
-    out += ['checks:'] + [f"  {'pass' if r['passed'] else 'FAIL'}  {r['check'][:90]}: {_fmt(r['value'])}{tol(r)}" for r in report.rows('check')]
+    out += (['checks:'] + [f"  {'pass' if r['passed'] else 'FAIL'}  {r['check'][:90]}: {_fmt(r['value'])}{tol(r)}"
+                           for r in report.rows('check')])
     out += ['speed (images/s, s per 50k-image epoch, x reference, % bf16 peak):']
-    out += [f"  {r['method']:8s} {r['pipeline']:9s} {r['setting']:16s} {r['images_s']:10,.0f} {r['s_per_50k_epoch']:8.2f} s"
-            f" {_fmt(r['x_reference']) or '-':>6s}x {_fmt(r['pct_bf16_peak']) or '-':>5s}%" for r in rows]
+    out += [f"  {r['method']:8s} {r['pipeline']:9s} {r['setting']:16s} {r['images_s']:10,.0f} "
+            f"{r['s_per_50k_epoch']:8.2f} s {_fmt(r['x_reference']) or '-':>6s}x {_fmt(r['pct_bf16_peak']) or '-':>5s}%"
+            for r in rows]
     out += ['targets:'] + [f"  {t}" for t in targets(rows)]
     out += [f"{s['status']}: {s['name']}: {s['error']}" for s in report.sections if s['status'] in ('skipped', 'error')]
     return '\n'.join(out + [f"written: {paths['md']} (and .csv, -checks.csv), {paths['json']}"])

@@ -19,9 +19,12 @@ from .gpureport import TOL, check_row, worst, synthetic_data
 _CHILD = "import json, sys; from sidae.gpuresume import resume_child; resume_child(**json.loads(sys.argv[1]))"
 
 def resume_child(root, cfg, device, kill_at=None):
-    "In a child process: pre-train `cfg` (a dict) through a RunStore in `root` on synthetic data; SIGKILL itself at optimiser step `kill_at`."
-    torch.backends.cudnn.deterministic = True                    # not use_deterministic_algorithms: it is part of inductor's cache key
-    torch.backends.cudnn.allow_tf32 = False                      # any difference of kernels then rounds at float32's 1e-7, not TF32's 1e-3
+    ("In a child process: pre-train `cfg` (a dict) through a RunStore in `root` on synthetic data; SIGKILL itself at "
+     "optimiser step `kill_at`.")
+    # not use_deterministic_algorithms: it is part of inductor's cache key
+    torch.backends.cudnn.deterministic = True
+    # any difference of kernels then rounds at float32's 1e-7, not TF32's 1e-3
+    torch.backends.cudnn.allow_tf32 = False
     if kill_at:
         from torch.optim.optimizer import register_optimizer_step_pre_hook
         steps = [0]
@@ -30,7 +33,8 @@ def resume_child(root, cfg, device, kill_at=None):
             if steps[0] == kill_at: os.kill(os.getpid(), signal.SIGKILL)
         register_optimizer_step_pre_hook(hook)
     cfg = PretrainConfig(**cfg)
-    RunStore(root, device=device, progress=False, data=synthetic_data(cfg.limit)).pretrain(cfg)   # the default path: compiled on CUDA
+    # the default path: compiled on CUDA
+    RunStore(root, device=device, progress=False, data=synthetic_data(cfg.limit)).pretrain(cfg)
 
 CHILDREN = []   # the resume children started and not yet waited for
 
@@ -46,18 +50,22 @@ def _spawn(args, log):
     env = {**os.environ, 'PYTHONPATH': os.pathsep.join([root] + [p for p in [os.environ.get('PYTHONPATH')] if p]),
            'CUBLAS_WORKSPACE_CONFIG': ':4096:8'}
     with open(log, 'w') as f:
-        CHILDREN.append(subprocess.Popen([sys.executable, '-c', _CHILD, json.dumps(args)], env=env, stdout=f, stderr=subprocess.STDOUT))
+        CHILDREN.append(subprocess.Popen([sys.executable, '-c', _CHILD, json.dumps(args)], env=env, stdout=f,
+                                         stderr=subprocess.STDOUT))
     return CHILDREN[-1]
 
 def _wait(p, log, deadline, expect=0):
-    "Wait for child `p` until `deadline` (time.time()); raise RuntimeError with the end of its output unless it ended with `expect` by then."
+    ("Wait for child `p` until `deadline` (time.time()); raise RuntimeError with the end of its output unless it ended "
+     "with `expect` by then.")
     try: rc = p.wait(max(0.1, deadline - time.time()))
     except subprocess.TimeoutExpired:
         kill_children()
-        raise RuntimeError(f"a resume child ({Path(log).stem}) was still running at the check's deadline; killed with the others; "
-                           f"its output ends: {Path(log).read_text()[-1500:]}") from None
+        raise RuntimeError(f"a resume child ({Path(log).stem}) was still running at the check's deadline; killed with "
+                           f"the others; its output ends: {Path(log).read_text()[-1500:]}") from None
     if p in CHILDREN: CHILDREN.remove(p)
-    if rc != expect: raise RuntimeError(f"a resume child ended with {rc}, not {expect}; its output ends: {Path(log).read_text()[-1500:]}")
+    if rc != expect:
+        raise RuntimeError(f"a resume child ended with {rc}, not {expect}; its output ends: "
+                           f"{Path(log).read_text()[-1500:]}")
 
 # %% ../nbs/23_gpuresume.ipynb #0ab4e752
 def _flat(sd):
@@ -70,7 +78,8 @@ def _stage_weights(run_dir, epoch):
     return torch.cat([_flat(st['backbone']), _flat(st['projector'])])
 
 def compare_runs(full, resumed, epochs):
-    "Distance ratio of the last stages, largest |difference| of the full states, bitwise equality, largest relative log difference."
+    ("Distance ratio of the last stages, largest |difference| of the full states, bitwise equality, largest relative "
+     "log difference.")
     w_init, w_full, w_res = _stage_weights(full, 0), _stage_weights(full, epochs), _stage_weights(resumed, epochs)
     ratio = ((w_res - w_full).norm() / (w_full - w_init).norm()).item()
     a, b = (torch.load(Path(d) / 'state.pt', map_location='cpu', weights_only=True)['model'] for d in (full, resumed))
@@ -78,14 +87,18 @@ def compare_runs(full, resumed, epochs):
     diff = worst((a[k].double() - b[k].double()).abs().max().item() for k in a if a[k].is_floating_point())
     logs = [list(csv.DictReader(Path(d, 'log.csv').read_text().splitlines())) for d in (full, resumed)]
     cols = [c for c in ('loss', 'L_si', 'L_dae') if c in logs[0][0]]
-    log = worst(abs(float(r[c]) - float(q[c])) / max(1.0, abs(float(q[c]))) for r, q in zip(logs[1], logs[0]) for c in cols)
-    return dict(ratio=ratio, max_abs=diff, bitwise=bitwise, log=log if len(logs[0]) == len(logs[1]) == epochs else math.inf)
+    log = worst(abs(float(r[c]) - float(q[c])) / max(1.0, abs(float(q[c]))) for r, q in zip(logs[1], logs[0])
+                for c in cols)
+    return dict(ratio=ratio, max_abs=diff, bitwise=bitwise,
+                log=log if len(logs[0]) == len(logs[1]) == epochs else math.inf)
 
 # %% ../nbs/23_gpuresume.ipynb #53cb7650
 def check_resume(S, dev, work, seconds=300):
-    "Check rows: a `paper`-preset run through RunStore on the default path (compiled on CUDA), SIGKILLed mid-epoch and resumed, vs an uninterrupted run."
+    ("Check rows: a `paper`-preset run through RunStore on the default path (compiled on CUDA), SIGKILLed mid-epoch "
+     "and resumed, vs an uninterrupted run.")
     deadline, (amp, compiled) = time.time() + seconds, (fast_path(dev)[k] for k in ('amp', 'compile'))
-    cfg = preset_pretrain('paper', 'cifar10', width=S['width'], d_hid=S['d_hid'], pred_hid=S['pred_hid'], amp=amp, **S['resume'])
+    cfg = preset_pretrain('paper', 'cifar10', width=S['width'], d_hid=S['d_hid'], pred_hid=S['pred_hid'], amp=amp,
+                          **S['resume'])
     steps = cfg.limit // cfg.batch_size
     kill_at = steps + steps // 2 + 1                              # mid epoch 2: the state of epoch 1 is saved
     args = lambda root, **k: dict(root=str(Path(work) / root), cfg=cfg.to_dict(), device=str(dev), **k)
@@ -97,14 +110,19 @@ def check_resume(S, dev, work, seconds=300):
     _wait(_spawn(args('resumed'), logs['resumed']), logs['resumed'], deadline)
     status = json.loads((d_res / 'status.json').read_text())
     c = compare_runs(d_full, d_res, cfg.epochs)
-    where = f"{cfg.epochs} epochs of {steps} steps (batch {cfg.batch_size}, {cfg.limit} synthetic images, amp {amp}), killed at step {kill_at}"
+    where = (f"{cfg.epochs} epochs of {steps} steps (batch {cfg.batch_size}, {cfg.limit} synthetic images, amp {amp}), "
+             f"killed at step {kill_at}")
     prev = status.get('previous', {}).get('state')
-    return [check_row("resume: killed mid-epoch, after the state of epoch 1 was saved (epoch of the state)", float(killed_epoch), None,
-                      f"expected 1; {where}", passed=killed_epoch == 1),
-            check_row("resume: resumed from epoch 1, not started again (resumed_from)", float(status.get('resumed_from', -1)), None,
-                      f"expected 1, status 'done', previous run 'interrupted': status {status.get('state')}, previous {prev}",
-                      passed=status.get('resumed_from') == 1 and status.get('state') == 'done' and prev == 'interrupted'),
+    return [check_row("resume: killed mid-epoch, after the state of epoch 1 was saved (epoch of the state)",
+                      float(killed_epoch), None, f"expected 1; {where}", passed=killed_epoch == 1),
+            check_row("resume: resumed from epoch 1, not started again (resumed_from)",
+                      float(status.get('resumed_from', -1)), None,
+                      f"expected 1, status 'done', previous run 'interrupted': status {status.get('state')}, previous "
+                      f"{prev}",
+                      passed=status.get('resumed_from') == 1 and status.get('state') == 'done'
+                      and prev == 'interrupted'),
             check_row("resume: weights, |w_resumed - w_full| / |w_full - w_init|", c['ratio'], TOL['resume'],
                       f"bitwise equal: {'yes' if c['bitwise'] else 'no'}; largest |difference| {c['max_abs']:.1e}; "
-                      f"compiled: {'yes' if compiled else 'no'} (each child compiles; inductor's cache on disk serves them)"),
+                      f"compiled: {'yes' if compiled else 'no'} (each child compiles; inductor's cache on disk serves "
+                      "them)"),
             check_row("resume: logged losses, largest relative difference", c['log'], TOL['resume_log'])]

@@ -76,7 +76,8 @@ def _stream(pipeline, x, dev, B, steps, no_sync, workers, mean, std):
 def _loop_step(net, opt, batches, w, st):
     "(step, flush): one step as the pre-training loop does it, and the finite-loss check of the steps not yet checked."
     pending, sums, lr = [], {}, opt.param_groups[0]['lr']
-    mark = getattr(torch.compiler, 'cudagraph_mark_step_begin', None) if st['compile'] in ('reduce-overhead', 'max-autotune') else None
+    mark = (getattr(torch.compiler, 'cudagraph_mark_step_begin', None)
+            if st['compile'] in ('reduce-overhead', 'max-autotune') else None)
     def flush():
         if pending: check_finite(pending, 0, lr); pending.clear()
     def step():
@@ -86,14 +87,16 @@ def _loop_step(net, opt, batches, w, st):
         res = train_step(net, opt, batch, w, amp=st['amp'])
         pending.append((len(pending), res))
         for k, v in res.items(): sums[k] = sums.get(k, 0) + v
-        if st.get('check_finite', not st['no_sync']) and len(pending) == CHECK_EVERY: flush()   # as the loop: every CHECK_EVERY steps
+        # as the loop: every CHECK_EVERY steps
+        if st.get('check_finite', not st['no_sync']) and len(pending) == CHECK_EVERY: flush()
     return step, flush
 
 # %% ../nbs/22_gpuspeed.ipynb #fc7f8dd3
 MAX_WORKERS = 8   # per-image DataLoader workers at most: more only add processes and shared memory at 32x32
 
 def reference_workers(S, batch):
-    "(workers, why): S['workers'], else one per core up to MAX_WORKERS, fewer where /dev/shm cannot hold twice their prefetched batches."
+    ("(workers, why): S['workers'], else one per core up to MAX_WORKERS, fewer where /dev/shm cannot hold twice their "
+     "prefetched batches.")
     if S.get('workers') is not None: return S['workers'], 'set by the size'
     n = min(MAX_WORKERS, len(os.sched_getaffinity(0)))
     per_worker = 2 * 3 * batch * 3 * 32 * 32 * 4        # two prefetched batches of (x, x1, x2) in float32
@@ -109,10 +112,13 @@ def _network(method, S, dev, st, backend):
     torch.manual_seed(0)
     model = build_model(method, S['width'], S['d_hid'], S['pred_hid']).to(dev)
     if st['channels_last']: model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.SGD(model.parameters(), lr=0.03, momentum=0.9, weight_decay=5e-4, **(dict(fused=True) if st['fused'] else {}))
+    opt = torch.optim.SGD(model.parameters(), lr=0.03, momentum=0.9, weight_decay=5e-4,
+                          **(dict(fused=True) if st['fused'] else {}))
     if st['compile'] is None: return model, model, opt
-    if st['compile'] != 'default' and dev.type != 'cuda': raise Skipped(f"skipped (no CUDA): compile mode {st['compile']!r} needs CUDA graphs")
-    return model, torch.compile(model, backend=backend, **({} if st['compile'] == 'default' else dict(mode=st['compile']))), opt
+    if st['compile'] != 'default' and dev.type != 'cuda':
+        raise Skipped(f"skipped (no CUDA): compile mode {st['compile']!r} needs CUDA graphs")
+    return (model, torch.compile(model, backend=backend,
+                                 **({} if st['compile'] == 'default' else dict(mode=st['compile']))), opt)
 
 def compile_counts():
     "Graphs TorchDynamo compiled and CUDA graphs inductor skipped in this process so far (torch._dynamo's counters)."
@@ -123,7 +129,8 @@ def compile_counts():
 def _cudagraphs_used(row, st, dev):
     "A compile mode that means CUDA graphs (reduce-overhead, max-autotune) fails its row where inductor skipped them."
     if st['compile'] in ('reduce-overhead', 'max-autotune') and dev.type == 'cuda' and row['cudagraph_skips']:
-        row.update(passed=False, note=f"inductor skipped CUDA graphs {row['cudagraph_skips']} times: this row is not the mode's speed")
+        row.update(passed=False, note=f"inductor skipped CUDA graphs {row['cudagraph_skips']} times: this row is not "
+                                      "the mode's speed")
 
 def pretrain_throughput(method, pipeline, dev, S, seconds, warmup, setting=None, x=None, backend=None):
     "A row: images/s, peak memory and FLOPs per step of pre-training steps of `method` with `pipeline` and `setting`."
@@ -134,29 +141,34 @@ def pretrain_throughput(method, pipeline, dev, S, seconds, warmup, setting=None,
     reset_peak(dev); base = torch.cuda.memory_allocated(dev) / 2**20 if dev.type == 'cuda' else 0.0
     model, net, opt = _network(method, S, dev, st, backend or compile_backend(dev))
     mean, std = torch.full((3,), 0.5, device=dev), torch.full((3,), 0.25, device=dev)
-    batches = _stream(pipeline, x, dev, B, max(warmup, 1) + math.ceil(seconds * _MAX_RATE / B) + 10, st['no_sync'], workers, mean, std)
+    batches = _stream(pipeline, x, dev, B, max(warmup, 1) + math.ceil(seconds * _MAX_RATE / B) + 10, st['no_sync'],
+                      workers, mean, std)
     step, flush = _loop_step(net, opt, batches, w, st)
     model.train()
     n0 = compile_counts()
     t0 = time.perf_counter(); step(); sync(dev); first = time.perf_counter() - t0
     n1 = compile_counts()
-    if dev.type == 'cuda': torch.cuda.reset_peak_memory_stats(dev)      # the peak of the steps after the first (and its compile)
+    # the peak of the steps after the first (and its compile)
+    if dev.type == 'cuda': torch.cuda.reset_peak_memory_stats(dev)
     rate = timed(step, dev, seconds, max(warmup - 1, 0)); flush()
     n2 = compile_counts()
-    row = dict(task='pre-training', method=method, pipeline=pipeline, device=str(dev), batch=B, images_s=B * rate, ms_step=1000 / rate,
-               first_step_s=first, first_step_compiled=n1['graphs'] > n0['graphs'], compiles=n2['graphs'] - n0['graphs'],
+    row = dict(task='pre-training', method=method, pipeline=pipeline, device=str(dev), batch=B, images_s=B * rate,
+               ms_step=1000 / rate, first_step_s=first, first_step_compiled=n1['graphs'] > n0['graphs'],
+               compiles=n2['graphs'] - n0['graphs'],
                cudagraph_skips=n2['cudagraph_skips'] - n0['cudagraph_skips'], peak_mib=peak_memory(dev) - base,
                peak_after_first_step=dev.type == 'cuda')
     _cudagraphs_used(row, st, dev)
     xb = torch.randn(B, 3, 32, 32, device=dev)
-    row['flops_step'] = flops_per_step(model, tuple(to_cl(xb) if st['channels_last'] else xb for _ in range(3)), w, st['amp'])
+    row['flops_step'] = flops_per_step(model, tuple(to_cl(xb) if st['channels_last'] else xb for _ in range(3)), w,
+                                       st['amp'])
     row['tflops_s'] = row['flops_step'] * rate / 1e12
     batches.close(); del model, net, opt, batches; reset_peak(dev)
     return row
 
 # %% ../nbs/22_gpuspeed.ipynb #951ef45f
 def augment_throughput(dev, S, seconds, warmup, sync_free=True, x=None):
-    "A row: images/s and ms per step of making a step's two views (sample, apply, normalise) on `dev`, in the sync-free or index mode."
+    ("A row: images/s and ms per step of making a step's two views (sample, apply, normalise) on `dev`, in the "
+     "sync-free or index mode.")
     B = S['batch']
     x = (synthetic_images(B) if x is None else x[:B]).to(dev)
     aug, gen = paper_augment('cifar10', sync_free=sync_free), torch.Generator(device=dev).manual_seed(0)
@@ -166,5 +178,5 @@ def augment_throughput(dev, S, seconds, warmup, sync_free=True, x=None):
         views = [aug.apply(xb, aug.sample(B, 32, 32, generator=gen, device=dev)) for _ in range(2)]
         return [normalize(v, mean, std) for v in [xb] + views]
     rate = timed(step, dev, seconds, warmup)
-    return dict(task='augmentation', method='augment', pipeline='fast', setting='sync-free' if sync_free else 'index', device=str(dev),
-                batch=B, images_s=B * rate, ms_step=1000 / rate)
+    return dict(task='augmentation', method='augment', pipeline='fast', setting='sync-free' if sync_free else 'index',
+                device=str(dev), batch=B, images_s=B * rate, ms_step=1000 / rate)

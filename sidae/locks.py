@@ -22,15 +22,21 @@ def lock_kind(kind=None):
     return kind
 
 def _lease_lost(compromise):
-    "The heartbeat of a lost lease: stop this process at once, so that no two hosts compute one run (it resumes from its saved state)."
-    print(f"sidae: lost the lease {compromise.lock_file} ({compromise.reason}): stopping this process so that no two hosts compute "
-          "the same run; it resumes from its last saved state when asked for again", file=sys.stderr, flush=True)
+    ("The heartbeat of a lost lease: stop this process at once, so that no two hosts compute one run (it resumes from "
+     "its saved state).")
+    print(f"sidae: lost the lease {compromise.lock_file} ({compromise.reason}): stopping this process so that no two "
+          "hosts compute the same run; it resumes from its last saved state when asked for again", file=sys.stderr,
+          flush=True)
     os._exit(75)
 
 def run_lock(run_dir, kind=None, timeout=-1, lease_s=None):
-    "The lock of a run folder: an fcntl lock on RUN/.lock ('file'), or a heartbeat lease on RUN/.lease ('soft', shared file systems)."
+    ("The lock of a run folder: an fcntl lock on RUN/.lock ('file'), or a heartbeat lease on RUN/.lease ('soft', "
+     "shared file systems).")
     if lock_kind(kind) == 'file': return FileLock(str(Path(run_dir) / '.lock'), timeout=timeout)
     lease = float(os.environ.get('SIDAE_LEASE_S', LEASE_S)) if lease_s is None else float(lease_s)
     try: from filelock import SoftFileLease                 # filelock 3.30 and later; 'file' works with any filelock
-    except ImportError: raise ImportError("lock='soft' needs filelock's SoftFileLease (filelock 3.30 or later): pip install -U filelock") from None
-    return SoftFileLease(str(Path(run_dir) / '.lease'), timeout=timeout, lease_duration=lease, on_compromise=_lease_lost)
+    except ImportError:
+        raise ImportError("lock='soft' needs filelock's SoftFileLease (filelock 3.30 or later): pip install -U "
+                          "filelock") from None
+    return SoftFileLease(str(Path(run_dir) / '.lease'), timeout=timeout, lease_duration=lease,
+                         on_compromise=_lease_lost)

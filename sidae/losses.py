@@ -28,7 +28,8 @@ def L_si(p1, p2, z1, z2):
 TARGETS = ('original', 'views')
 
 def L_dae(x, r1, r2, x1=None, x2=None, target='original'):
-    "The autoencoder loss: D_mse(x, r1)/2 + D_mse(x, r2)/2, or each reconstruction against its own view with target='views'."
+    ("The autoencoder loss: D_mse(x, r1)/2 + D_mse(x, r2)/2, or each reconstruction against its own view with "
+     "target='views'.")
     if target == 'original': return 0.5 * D_mse(x, r1) + 0.5 * D_mse(x, r2)
     if target == 'views':
         if x1 is None or x2 is None: raise ValueError("target='views' needs the views x1 and x2")
@@ -40,7 +41,8 @@ def check_w(w):
     "Validate the loss weight w and return it as a float."
     try: w = float(w)
     except (TypeError, ValueError): raise ValueError(f"w={w!r} must be a number in [0, 1]") from None
-    if not 0.0 <= w <= 1.0: raise ValueError(f"w={w!r} is outside [0, 1]; allowed: 0 <= w <= 1 (0 is SimSiam, 1 the autoencoder)")
+    if not 0.0 <= w <= 1.0:
+        raise ValueError(f"w={w!r} is outside [0, 1]; allowed: 0 <= w <= 1 (0 is SimSiam, 1 the autoencoder)")
     return w
 
 def L_sidae(l_dae, l_si, w):
@@ -54,19 +56,25 @@ def _scaled(t, scale):
     return t if scale is None or t is None else t * scale.view(1, -1, 1, 1)
 
 def siamese_loss(out, x, x1=None, x2=None, w=0.5, target='original', recon_scale=None):
-    "Total loss and its parts {'loss', 'L_si', 'L_dae'} for a `Siamese` output; `recon_scale` (the per-channel std): L_dae in pixels."
+    ("Total loss and its parts {'loss', 'L_si', 'L_dae'} for a `Siamese` output; `recon_scale` (the per-channel std): "
+     "L_dae in pixels.")
     w = check_w(w)
     l_si = L_si(out['p1'], out['p2'], out['z1'], out['z2']) if 'p1' in out else None
-    s = recon_scale                       # normalised values times the std are pixels up to the mean, which the difference cancels
-    l_dae = L_dae(_scaled(x, s), _scaled(out['r1'], s), _scaled(out['r2'], s), _scaled(x1, s), _scaled(x2, s), target) if 'r1' in out else None
-    if l_si is None and w != 1: raise ValueError(f"w={w} needs a predictor (L_si); a model without one (the autoencoder) takes w=1")
-    if l_dae is None and w != 0: raise ValueError(f"w={w} needs a decoder (L_dae); a model without one (SimSiam) takes w=0")
+    # normalised values times the std are pixels up to the mean, which the difference cancels
+    s = recon_scale
+    l_dae = (L_dae(_scaled(x, s), _scaled(out['r1'], s), _scaled(out['r2'], s), _scaled(x1, s), _scaled(x2, s), target)
+             if 'r1' in out else None)
+    if l_si is None and w != 1:
+        raise ValueError(f"w={w} needs a predictor (L_si); a model without one (the autoencoder) takes w=1")
+    if l_dae is None and w != 0:
+        raise ValueError(f"w={w} needs a decoder (L_dae); a model without one (SimSiam) takes w=0")
     loss = L_sidae(l_dae if l_dae is not None else 0., l_si if l_si is not None else 0., w)
     return dict(loss=loss, L_si=l_si, L_dae=l_dae)
 
 # %% ../nbs/07_losses.ipynb #8bc1f711
 def check_finite(pending, epoch, lr, world=1):
-    "Raise FloatingPointError naming the first of `pending` [(step, loss parts)] with a non-finite loss (on any process)."
+    ("Raise FloatingPointError naming the first of `pending` [(step, loss parts)] with a non-finite loss (on any "
+     "process).")
     bad = ~torch.isfinite(torch.stack([r['loss'] for _, r in pending]))
     if not max_over_processes(bad.any().float(), world).item(): return
     if not bad.any(): raise FloatingPointError(f"non-finite loss at epoch {epoch + 1} on another process, lr={lr:.4g}")

@@ -66,12 +66,14 @@ def prediction_mlp(d_hid=2048, pred_hid=512):
 
 # %% ../nbs/06_models.ipynb #e9a714dd
 def _up(cin, cout, last=False):
-    "One 2x up-sampling step: 3x3 transposed convolution, stride 2, padding 1, output padding 1 (+ BN and ReLU unless last)."
+    ("One 2x up-sampling step: 3x3 transposed convolution, stride 2, padding 1, output padding 1 (+ BN and ReLU unless "
+     "last).")
     conv = nn.ConvTranspose2d(cin, cout, 3, stride=2, padding=1, output_padding=1, bias=last)
     return conv if last else nn.Sequential(conv, nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 class Decoder(nn.Module):
-    "The paper's decoder: an fc layer from `z` to a 1x1 map, then five 2x transposed convolutions up to a 3x32x32 image."
+    ("The paper's decoder: an fc layer from `z` to a 1x1 map, then five 2x transposed convolutions up to a 3x32x32 "
+     "image.")
     def __init__(self, d_hid=2048, width=64, out_channels=3):
         super().__init__()
         ch = [8 * width, 4 * width, 2 * width, width, max(width // 2, 1)]
@@ -122,7 +124,8 @@ class Classifier(nn.Module):
     def __init__(self, backbone, n_classes=10, projector=None, features='backbone'):
         super().__init__()
         choice('features', features, FEATURES)
-        if features == 'projector' and projector is None: raise ValueError("features='projector' needs the pre-trained projector")
+        if features == 'projector' and projector is None:
+            raise ValueError("features='projector' needs the pre-trained projector")
         self.backbone, self.features = backbone, features
         self.projector = projector if features == 'projector' else None
         in_dim = backbone.out_dim if self.projector is None else self.projector[-1].num_features

@@ -34,53 +34,64 @@ def run_state(store, run_dir):
 def _log_seconds(run_dir):
     "The seconds of each epoch in a run's log.csv (empty where there is none)."
     try:
-        with open(Path(run_dir) / 'log.csv') as f: return [float(r['seconds']) for r in csv.DictReader(f) if r.get('seconds')]
+        with open(Path(run_dir) / 'log.csv') as f:
+            return [float(r['seconds']) for r in csv.DictReader(f) if r.get('seconds')]
     except (OSError, ValueError, KeyError): return []
 
 def _size(cfg, device_type):
-    "What a pre-training epoch's time depends on: method, data set, network sizes, batch, limit, number format, device type."
-    return (cfg['method'], cfg['dataset'], cfg['width'], cfg['d_hid'], cfg['pred_hid'], cfg['batch_size'], cfg['limit'], cfg['amp'], device_type)
+    ("What a pre-training epoch's time depends on: method, data set, network sizes, batch, limit, number format, "
+     "device type.")
+    return (cfg['method'], cfg['dataset'], cfg['width'], cfg['d_hid'], cfg['pred_hid'], cfg['batch_size'], cfg['limit'],
+            cfg['amp'], device_type)
 
 def _kind(cfg, device_type):
     "What an evaluation's time depends on: mode, data set, fraction, epochs, width, probe, number format, device type."
-    return (cfg['mode'], cfg['dataset'], cfg['frac'], cfg['epochs'], cfg['width'], cfg['probe'], cfg['amp'], device_type)
+    return (cfg['mode'], cfg['dataset'], cfg['frac'], cfg['epochs'], cfg['width'], cfg['probe'], cfg['amp'],
+            device_type)
 
 def _device_type(status):
     "The device type a finished run trained on, from its status ('cpu' for runs older than the recorded path)."
     return str((status.get('path') or {}).get('device', 'cpu')).split(':')[0]
 
 def measured_speeds(store):
-    "({size: seconds per pre-training epoch}, {kind: seconds per evaluation}): means over the finished runs of the store."
+    ("({size: seconds per pre-training epoch}, {kind: seconds per evaluation}): means over the finished runs of the "
+     "store.")
     epochs, evals = {}, {}
     for d in sorted((Path(store.root) / 'pretrain').glob('*/')):
         st, cfg = store.status(d), read_json(d / 'config.json')
         if st and st.get('state') == 'done' and isinstance(cfg, dict) and _log_seconds(d):
-            epochs.setdefault(_size({**PretrainConfig().to_dict(), **cfg}, _device_type(st)), []).extend(_log_seconds(d))
+            epochs.setdefault(_size({**PretrainConfig().to_dict(), **cfg}, _device_type(st)),
+                              []).extend(_log_seconds(d))
     for d in sorted((Path(store.root) / 'evaluate').glob('*/')):
         st, cfg = store.status(d), read_json(d / 'config.json')
         if st and st.get('state') == 'done' and isinstance(cfg, dict) and 'seconds' in st:
-            evals.setdefault(_kind({**EvalConfig().to_dict(), **cfg['evaluate']}, _device_type(st)), []).append(st['seconds'])
+            evals.setdefault(_kind({**EvalConfig().to_dict(), **cfg['evaluate']}, _device_type(st)),
+                             []).append(st['seconds'])
     mean = lambda v: sum(v) / len(v)
     return {k: mean(v) for k, v in epochs.items()}, {k: mean(v) for k, v in evals.items()}
 
 # %% ../nbs/18_plan.ipynb #054977b6
 def bench_speeds(fig_dir='figures'):
-    "{(method, amp): images/s} of the fast pipeline at the paper's sizes from committed GPU reports (figures/bench-<gpu>.csv), the best of each."
+    ("{(method, amp): images/s} of the fast pipeline at the paper's sizes from committed GPU reports "
+     "(figures/bench-<gpu>.csv), the best of each.")
     out = {}
     for p in sorted(Path(fig_dir).glob('bench-*.csv')):
         if p.name.startswith('bench-cpu') or p.stem.endswith('-checks'): continue
         with open(p) as f:
             for r in csv.DictReader(f):
-                if r.get('pipeline') != 'fast' or r.get('method') not in ('sidae', 'simsiam', 'ae') or not r.get('images_s'): continue
+                if (r.get('pipeline') != 'fast' or r.get('method') not in ('sidae', 'simsiam', 'ae')
+                    or not r.get('images_s')): continue
                 key = (r['method'], 'none' if r.get('setting') == 'baseline' else 'bf16')
                 out[key] = max(out.get(key, 0.0), float(r['images_s']))
     return out
 
 def epoch_seconds(cfg, device_type, measured, bench):
-    "(seconds per epoch, basis) for a PretrainConfig: measured in the store, else the GPU report's speed at the paper's sizes, else (None, None)."
+    ("(seconds per epoch, basis) for a PretrainConfig: measured in the store, else the GPU report's speed at the "
+     "paper's sizes, else (None, None).")
     d = cfg.to_dict()
     if _size(d, device_type) in measured: return measured[_size(d, device_type)], 'store'
-    if device_type == 'cuda' and all(d[k] == v for k, v in BENCH_SIZE.items()) and (d['method'], d['amp']) in bench and not d['limit']:
+    if (device_type == 'cuda' and all(d[k] == v for k, v in BENCH_SIZE.items()) and (d['method'], d['amp']) in bench
+        and not d['limit']):
         return PRETRAIN_IMAGES[d['dataset']] / bench[(d['method'], d['amp'])], 'bench'
     return None, None
 
@@ -92,7 +103,8 @@ def _pretrain_row(store, cfg, device_type, measured, bench):
     done = cfg.epochs if state == 'done' else min(done, cfg.epochs)
     per, basis = epoch_seconds(cfg, device_type, measured, bench)
     left = 0.0 if state == 'done' else None if per is None else per * (cfg.epochs - done) / 3600
-    return dict(kind='pretrain', run=d.name, state=state, epochs_done=done, epochs=cfg.epochs, hours=left, basis=basis if state != 'done' else 'done')
+    return dict(kind='pretrain', run=d.name, state=state, epochs_done=done, epochs=cfg.epochs, hours=left,
+                basis=basis if state != 'done' else 'done')
 
 def _eval_row(store, e, p, stage, device_type, evals):
     "A plan row of an evaluation: its folder, state and the estimated device-hours."
@@ -103,21 +115,26 @@ def _eval_row(store, e, p, stage, device_type, evals):
                 basis='done' if state == 'done' else 'store' if sec is not None else None)
 
 def plan(setup, figures='all', fig_dir=None):
-    "Rows (kind, run, state, epochs done, epochs, estimated device-hours left, basis) for every run the paper's panels of `figures` need."
+    ("Rows (kind, run, state, epochs done, epochs, estimated device-hours left, basis) for every run the paper's "
+     "panels of `figures` need.")
     pre, ev = paper_requests(setup, figures)
     measured, evals = measured_speeds(setup.store)
-    bench = bench_speeds(fig_dir or Path(sidae.__file__).resolve().parent.parent / 'figures')   # the checkout's committed reports
+    # the checkout's committed reports
+    bench = bench_speeds(fig_dir or Path(sidae.__file__).resolve().parent.parent / 'figures')
     t = setup.device.type
-    return [_pretrain_row(setup.store, p, t, measured, bench) for p in pre] + [_eval_row(setup.store, e, p, st, t, evals) for e, p, st in ev]
+    return ([_pretrain_row(setup.store, p, t, measured, bench) for p in pre]
+            + [_eval_row(setup.store, e, p, st, t, evals) for e, p, st in ev])
 
 def plan_summary(rows):
-    "Per kind: runs in each state, device-hours of what is left (measured runs only) and how many runs have no estimate."
+    ("Per kind: runs in each state, device-hours of what is left (measured runs only) and how many runs have no "
+     "estimate.")
     out = {}
     for kind in ('pretrain', 'evaluate'):
         mine = [r for r in rows if r['kind'] == kind]
         left = [r for r in mine if r['state'] != 'done']
         out[kind] = dict(runs=len(mine), **{s: sum(r['state'] == s for r in mine) for s in STATES},
-                         hours=sum(r['hours'] for r in left if r['hours'] is not None), unmeasured=sum(r['hours'] is None for r in left))
+                         hours=sum(r['hours'] for r in left if r['hours'] is not None),
+                         unmeasured=sum(r['hours'] is None for r in left))
     return out
 
 # %% ../nbs/18_plan.ipynb #3eaee852
@@ -131,14 +148,16 @@ def _epochs(row):
     return '' if row['epochs_done'] is None else f"{row['epochs_done']}/{row['epochs']}"
 
 def plan_table(rows, setup, figures, all_rows=False):
-    "The plan as text: the pre-training runs one per line (every evaluation with `all_rows`), then the totals per kind and state."
+    ("The plan as text: the pre-training runs one per line (every evaluation with `all_rows`), then the totals per "
+     "kind and state.")
     s, cell = plan_summary(rows), lambda r: 'unmeasured' if r['hours'] is None else f"{r['hours']:.2f} h"
-    head = [f"plan: {', '.join(check_figures(figures))} at preset '{setup.preset}' ({seeds_label(setup.seeds)}, {setup.epochs} epochs, "
-            f"amp {setup.amp}, on {setup.device.type}), store {setup.store.root}", '',
+    head = [f"plan: {', '.join(check_figures(figures))} at preset '{setup.preset}' ({seeds_label(setup.seeds)}, "
+            f"{setup.epochs} epochs, amp {setup.amp}, on {setup.device.type}), store {setup.store.root}", '',
             f"{'kind':9s} {'state':12s} {'epochs':>9s} {'device-hours left':>18s}  run"]
     lines = [f"{r['kind']:9s} {r['state']:12s} {_epochs(r):>9s} {cell(r):>18s}  {r['run']}"
              for r in rows if all_rows or r['kind'] == 'pretrain']
-    total = [f"{k}: {v['runs']} runs: " + ', '.join(f"{v[st]} {st}" for st in STATES if v[st]) + f"; left: {_hours(v['hours'], v['unmeasured'])}"
+    total = [f"{k}: {v['runs']} runs: " + ', '.join(f"{v[st]} {st}" for st in STATES if v[st])
+             + f"; left: {_hours(v['hours'], v['unmeasured'])}"
              for k, v in s.items()]
     return '\n'.join(head + lines + [''] + total)
 
@@ -151,19 +170,22 @@ def _pretrain_config(d):
     except (TypeError, ValueError): return None
 
 def _result_row(store, d):
-    "The row of `stored_results` for the finished evaluation in folder `d`, or None where its result.json is damaged or missing."
+    ("The row of `stored_results` for the finished evaluation in folder `d`, or None where its result.json is damaged "
+     "or missing.")
     st = store.status(d) or {}
     want, p = (st.get('digests') or {}).get('result.json'), d / 'result.json'
     r = read_json(p)
     if not isinstance(r, dict) or 'acc' not in r or (want and file_digest(p) != want): return None
     e, pc = r.get('evaluate') or {}, _pretrain_config(r.get('pretrain'))
-    return dict(dataset=e.get('dataset'), mode=e.get('mode'), frac=e.get('frac'), method=pc.method if pc else 'supervised',
-                w=pc.w if pc else None, seed=pc.seed if pc else e.get('seed'), stage=r.get('stage'), preset=preset_of(pc) if pc else None,
+    return dict(dataset=e.get('dataset'), mode=e.get('mode'), frac=e.get('frac'),
+                method=pc.method if pc else 'supervised', w=pc.w if pc else None, seed=pc.seed if pc else e.get('seed'),
+                stage=r.get('stage'), preset=preset_of(pc) if pc else None,
                 acc=r['acc'], knn_acc=r.get('knn_acc'), train_acc=r.get('train_acc'), run=d.name,
                 pretrain_run=store.pretrain_dir(pc).name if pc else None)
 
 def stored_results(store):
-    "A row per finished evaluation of the store (RESULT_COLUMNS, its folder `run` and its pre-training run's); damaged ones counted apart."
+    ("A row per finished evaluation of the store (RESULT_COLUMNS, its folder `run` and its pre-training run's); "
+     "damaged ones counted apart.")
     rows, damaged = [], 0
     for d in sorted((Path(store.root) / 'evaluate').glob('*/')):
         if run_state(store, d) != 'done': continue
@@ -173,7 +195,8 @@ def stored_results(store):
     return dict(rows=rows, damaged=damaged)
 
 def store_status(store):
-    "{'counts': {kind: {state: n}}, 'pretrain': [rows]}: the store's run folders by state, and its pre-training runs with their results."
+    ("{'counts': {kind: {state: n}}, 'pretrain': [rows]}: the store's run folders by state, and its pre-training runs "
+     "with their results.")
     counts, runs, results = {}, [], stored_results(store)['rows']
     for kind in ('pretrain', 'evaluate'):
         for d in sorted((Path(store.root) / kind).glob('*/')):
@@ -182,30 +205,36 @@ def store_status(store):
             counts.setdefault(kind, {}).setdefault(state, 0); counts[kind][state] += 1
             if kind != 'pretrain': continue
             cfg = _pretrain_config(read_json(d / 'config.json'))
-            runs.append(dict(run=d.name, state=state, epochs_done=len(_log_seconds(d)), epochs=cfg.epochs if cfg else None,
-                             preset=preset_of(cfg) if cfg else None, host=st.get('host'), slurm_job=st.get('slurm_job'),
-                             path=st.get('path'), error=st.get('error'), results=[r for r in results if r['pretrain_run'] == d.name]))
+            runs.append(dict(run=d.name, state=state, epochs_done=len(_log_seconds(d)),
+                             epochs=cfg.epochs if cfg else None, preset=preset_of(cfg) if cfg else None,
+                             host=st.get('host'), slurm_job=st.get('slurm_job'),
+                             path=st.get('path'), error=st.get('error'),
+                             results=[r for r in results if r['pretrain_run'] == d.name]))
     return dict(counts=counts, pretrain=runs)
 
 # %% ../nbs/18_plan.ipynb #12c4839d
 def _accuracies(results):
-    "A pre-training run's stored accuracies in a few words: per mode and fraction, the latest stage's ('linear 1% e2: 57.6')."
+    ("A pre-training run's stored accuracies in a few words: per mode and fraction, the latest stage's ('linear 1% e2: "
+     "57.6').")
     last = {}
     for r in sorted(results, key=lambda r: r['stage'] or 0): last[(r['mode'], r['frac'])] = r
     return ', '.join(f"{m} {pct(f)} e{r['stage']}: {r['acc']:.1f}" for (m, f), r in last.items())
 
 def status_lines(store, st):
-    "`sidae status` as lines: the store's runs by kind and state, then one line per pre-training run (state, epochs, preset, accuracies)."
+    ("`sidae status` as lines: the store's runs by kind and state, then one line per pre-training run (state, epochs, "
+     "preset, accuracies).")
     counts = '; '.join(f"{k}: " + ', '.join(f"{n} {s}" for s, n in sorted(v.items())) for k, v in st['counts'].items())
     lines = [f"store {store.root}: {counts or 'no runs'}"]
     for r in st['pretrain']:
         acc, job = _accuracies(r['results']), f"  (job {r['slurm_job']})" if r['slurm_job'] else ''
-        lines.append(f"  {r['state']:12s} {r['epochs_done']:>4d}/{r['epochs'] or '?'} epochs  preset {r['preset'] or '-':9s} {r['run']}{job}"
+        lines.append(f"  {r['state']:12s} {r['epochs_done']:>4d}/{r['epochs'] or '?'} epochs  preset "
+                     f"{r['preset'] or '-':9s} {r['run']}{job}"
                      + (f"  {len(r['results'])} evaluations; {acc}" if acc else ''))
     return lines
 
 def results_table(res, as_csv=False):
-    "The rows of `stored_results` as a text table (or CSV), a line per evaluation, and how many result files were left out as damaged."
+    ("The rows of `stored_results` as a text table (or CSV), a line per evaluation, and how many result files were "
+     "left out as damaged.")
     rows = [[r[k] for k in RESULT_COLUMNS] for r in res['rows']]
     if as_csv:
         buf = io.StringIO(); w = csv.writer(buf, lineterminator='\n')
@@ -214,15 +243,19 @@ def results_table(res, as_csv=False):
     fmt = lambda v, k: '-' if v is None else (f"{v:.2f}" if k >= 8 else f"{v:g}") if isinstance(v, float) else str(v)
     cells = [list(RESULT_COLUMNS)] + [[fmt(v, k) for k, v in enumerate(r)] for r in rows]
     width = [max(len(c[i]) for c in cells) for i in range(len(RESULT_COLUMNS))]
-    lines = ['  '.join(c.rjust(n) if k >= 8 else c.ljust(n) for k, (c, n) in enumerate(zip(row, width))).rstrip() for row in cells]
-    note = [f"({res['damaged']} evaluations with a damaged result.json left out: `sidae evaluate` computes them again)"] if res['damaged'] else []
+    lines = ['  '.join(c.rjust(n) if k >= 8 else c.ljust(n) for k, (c, n) in enumerate(zip(row, width))).rstrip()
+             for row in cells]
+    note = ([f"({res['damaged']} evaluations with a damaged result.json left out: `sidae evaluate` computes them "
+             "again)"] if res['damaged'] else [])
     return '\n'.join(lines + [f"{len(rows)} evaluations"] + note)
 
 # %% ../nbs/18_plan.ipynb #dbe52f76
-_TORCHVISION_DIRS = dict(mnist='MNIST/raw', fashion_mnist='FashionMNIST/raw', cifar10='cifar-10-batches-py', stl10='stl10_binary')
+_TORCHVISION_DIRS = dict(mnist='MNIST/raw', fashion_mnist='FashionMNIST/raw', cifar10='cifar-10-batches-py',
+                         stl10='stl10_binary')
 
 def missing_data(setup, figures='all'):
-    "(data folder, [data sets the runs of `figures` need that are in neither torchvision's files nor sidae's cache there])."
+    ("(data folder, [data sets the runs of `figures` need that are in neither torchvision's files nor sidae's cache "
+     "there]).")
     pre, ev = paper_requests(setup, figures)
     root = Path(setup.store.data_root or default_data_root()).expanduser()
     def present(ds):
@@ -233,18 +266,23 @@ def missing_data(setup, figures='all'):
     return root, [ds for ds in needed if not present(ds)]
 
 def check_data(setup, figures='all'):
-    "Raise ValueError (one line) where a data set the runs of `figures` need is missing from the data folder (and is not to be downloaded)."
+    ("Raise ValueError (one line) where a data set the runs of `figures` need is missing from the data folder (and is "
+     "not to be downloaded).")
     if setup.store.download: return
     root, missing = missing_data(setup, figures)
-    if missing: raise ValueError(f"the runs need {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not in the data folder {root}; "
-                                 "allowed: copy torchvision's files there (or give --data-root the folder that has them), or --download")
+    if missing:
+        raise ValueError(f"the runs need {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not in the "
+                         f"data folder {root}; allowed: copy torchvision's files there (or give --data-root the folder "
+                         "that has them), or --download")
 
 _TEMPORARY = ('/tmp', '/var/tmp', '/dev/shm')
-SHARED_FS = ('nfs', 'nfs4', 'lustre', 'gpfs', 'beegfs', 'cifs', 'smb3', 'ceph', 'fuse.ceph', 'glusterfs', 'fuse.glusterfs', 'panfs',
+SHARED_FS = ('nfs', 'nfs4', 'lustre', 'gpfs', 'beegfs', 'cifs', 'smb3', 'ceph', 'fuse.ceph', 'glusterfs',
+             'fuse.glusterfs', 'panfs',
              'wekafs', 'fuse.sshfs', 'fuse.juicefs', 'cvfs')     # file systems that a cluster's nodes share
 
 def _fs_type(path):
-    "The type of the file system that holds `path` (the longest mount point above it in /proc/mounts), or None where unknown."
+    ("The type of the file system that holds `path` (the longest mount point above it in /proc/mounts), or None where "
+     "unknown.")
     try:
         with open('/proc/mounts') as f: mounts = [l.split()[1:3] for l in f]
     except OSError: return None
@@ -259,24 +297,32 @@ def store_warning(root):
     fs = _fs_type(p)
     if tmp is None and (fs is None or fs in SHARED_FS): return None
     where = f"under {tmp}, a folder of this machine" if tmp else f"on a local file system ({fs})"
-    return f"the store {p} is {where}: the cluster's jobs write their runs to this path on their nodes; give --store a folder on a shared file system"
+    return (f"the store {p} is {where}: the cluster's jobs write their runs to this path on their nodes; give --store "
+            "a folder on a shared file system")
 
 # %% ../nbs/18_plan.ipynb #b7afdfe4
 def _sbatch(kind, n, partition, time, account, gpus, cpus, mem_gb, parallelism, extra):
-    "The text of one array script: `n` tasks of `kind`, each `sidae.cli task tasks.json kind $SLURM_ARRAY_TASK_ID`, self-requeueing."
-    opts = [f"--job-name=sidae-{kind}", f"--array=0-{n - 1}%{parallelism}", f"--time={int(math.ceil(time))}", f"--cpus-per-task={cpus}",
-            f"--mem={mem_gb}G", "--ntasks=1", "--output=logs/%x-%A_%a.out", "--requeue", "--signal=B:USR1@120"]
-    opts += [f"--gres=gpu:{gpus}"] * bool(gpus) + [f"--partition={partition}"] * bool(partition) + [f"--account={account}"] * bool(account)
+    ("The text of one array script: `n` tasks of `kind`, each `sidae.cli task tasks.json kind $SLURM_ARRAY_TASK_ID`, "
+     "self-requeueing.")
+    opts = [f"--job-name=sidae-{kind}", f"--array=0-{n - 1}%{parallelism}", f"--time={int(math.ceil(time))}",
+            f"--cpus-per-task={cpus}", f"--mem={mem_gb}G", "--ntasks=1", "--output=logs/%x-%A_%a.out", "--requeue",
+            "--signal=B:USR1@120"]
+    opts += ([f"--gres=gpu:{gpus}"] * bool(gpus) + [f"--partition={partition}"] * bool(partition)
+             + [f"--account={account}"] * bool(account))
     opts += [f"--{k}={v}" for k, v in (extra or {}).items()]
-    why = ['# Evaluations hold a GPU as well: their number format (bf16) is the GPU\'s, part of each result, and fine-tuning and',
+    why = ['# Evaluations hold a GPU as well: their number format (bf16) is the GPU\'s, part of each result, and '
+           'fine-tuning and',
            '# the supervised baseline train a network.'] if kind == 'evaluate' else []
     return '\n'.join(['#!/bin/bash'] + [f"#SBATCH {o}" for o in opts] + why + [
-        '# Run from its folder by submit.sh: SLURM_SUBMIT_DIR holds tasks.json and logs/ (copy the folder to the cluster as a whole).',
+        '# Run from its folder by submit.sh: SLURM_SUBMIT_DIR holds tasks.json and logs/ (copy the folder to the '
+        'cluster as a whole).',
         '# SIDAE_PYTHON: a Python with sidae installed on the cluster (default: python3 on PATH).',
         '# Each task runs as many threads as it has cores (--cpus-per-task).',
         'cd "${SLURM_SUBMIT_DIR:-.}"', 'export OMP_NUM_THREADS="${SLURM_CPUS_PER_TASK:-1}"',
-        '# --signal=B:USR1@120: SLURM signals this script 120 s before the time limit; it requeues the task, which resumes its runs',
-        '# from the store. A pre-emption sends SIGTERM: sidae records the run as interrupted, and --requeue queues the task again.',
+        '# --signal=B:USR1@120: SLURM signals this script 120 s before the time limit; it requeues the task, which '
+        'resumes its runs',
+        '# from the store. A pre-emption sends SIGTERM: sidae records the run as interrupted, and --requeue queues the '
+        'task again.',
         'trap \'scontrol requeue "${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"; exit 0\' USR1',
         f'"${{SIDAE_PYTHON:-python3}}" -m sidae.cli task tasks.json {kind} "$SLURM_ARRAY_TASK_ID" &', 'wait $!', ''])
 
@@ -284,14 +330,19 @@ def _submit_sh(pretrain, evaluate):
     "The text of submit.sh: from its own folder, the pre-training array, then the evaluations' after it."
     dep = 'jid=$(sbatch --parsable pretrain.sbatch) && echo "pre-training: job $jid"\n' if pretrain else ''
     ev = (f'sbatch {"--dependency=afterany:${jid%%;*} " if pretrain else ""}evaluate.sbatch\n') if evaluate else ''
-    return '#!/bin/bash\nset -euo pipefail\ncd "$(dirname "$0")"              # the scripts find tasks.json and logs/ here\n' + dep + ev
+    return ('#!/bin/bash\nset -euo pipefail\ncd "$(dirname "$0")"              # the scripts find tasks.json and logs/ '
+            'here\n' + dep + ev)
 
-def sbatch_scripts(setup, figures, out, partition=None, time=24 * 60, account=None, gpus=1, cpus=8, mem_gb=32, parallelism=32, extra=None):
-    "Write tasks.json, pretrain.sbatch, evaluate.sbatch and submit.sh into `out`: the missing runs of `figures` as SLURM arrays calling the CLI."
+def sbatch_scripts(setup, figures, out, partition=None, time=24 * 60, account=None, gpus=1, cpus=8, mem_gb=32,
+                   parallelism=32, extra=None):
+    ("Write tasks.json, pretrain.sbatch, evaluate.sbatch and submit.sh into `out`: the missing runs of `figures` as "
+     "SLURM arrays calling the CLI.")
     out, store = Path(out).resolve(), setup.store
     pre, ev = paper_requests(setup, figures)
-    tasks = dict(store=str(Path(store.root).resolve()), opts=store_options(store, device=str(setup.device), threads=cpus),
-                 pretrain=[[r] for r in store.missing(pretrains=pre)], evaluate=evaluation_groups(store.missing(evaluations=ev)))
+    tasks = dict(store=str(Path(store.root).resolve()),
+                 opts=store_options(store, device=str(setup.device), threads=cpus),
+                 pretrain=[[r] for r in store.missing(pretrains=pre)],
+                 evaluate=evaluation_groups(store.missing(evaluations=ev)))
     paths = [atomic_write_json(tasks, out / 'tasks.json')]
     (out / 'logs').mkdir(parents=True, exist_ok=True)
     for kind in ('pretrain', 'evaluate'):
@@ -303,10 +354,13 @@ def sbatch_scripts(setup, figures, out, partition=None, time=24 * 60, account=No
     return paths
 
 def run_task(tasks_file, kind, index):
-    "Compute task `index` of `kind` ('pretrain' or 'evaluate') of a tasks.json that `sbatch_scripts` wrote; returns the folders computed."
+    ("Compute task `index` of `kind` ('pretrain' or 'evaluate') of a tasks.json that `sbatch_scripts` wrote; returns "
+     "the folders computed.")
     tasks = read_json(tasks_file)
     if not isinstance(tasks, dict) or kind not in ('pretrain', 'evaluate'):
-        raise ValueError(f"{tasks_file} is not a tasks.json of sidae plan --sbatch, or kind={kind!r} is not 'pretrain' or 'evaluate'")
-    if not 0 <= index < len(tasks[kind]): raise ValueError(f"task {index} of {kind} does not exist; allowed: 0..{len(tasks[kind]) - 1}")
+        raise ValueError(f"{tasks_file} is not a tasks.json of sidae plan --sbatch, or kind={kind!r} is not 'pretrain' "
+                         "or 'evaluate'")
+    if not 0 <= index < len(tasks[kind]):
+        raise ValueError(f"task {index} of {kind} does not exist; allowed: 0..{len(tasks[kind]) - 1}")
     opts = dict(tasks['opts'], **({'compute_pretrain': False} if kind == 'evaluate' else {}))
     return RunJob(tasks['store'], opts)(tasks[kind][index])

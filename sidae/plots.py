@@ -44,11 +44,13 @@ def show_reconstructions(model, x, mean, std, title='originals (top) and reconst
 
 # %% ../nbs/16_plots.ipynb #10c0a002
 def plot_log(rows, d_hid=None, title=None):
-    "A run's log rows: the loss and its parts, and the collapse monitor beside 1/sqrt(d_hid), per epoch; returns the figure."
+    ("A run's log rows: the loss and its parts, and the collapse monitor beside 1/sqrt(d_hid), per epoch; returns the "
+     "figure.")
     epochs = [r['epoch'] for r in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2), layout='constrained')
     for k in ('loss', 'L_si', 'L_dae'):
-        if any(k in r for r in rows): left.plot(epochs, [r.get(k, float('nan')) for r in rows], marker='o', ms=3, label=k)
+        if any(k in r for r in rows):
+            left.plot(epochs, [r.get(k, float('nan')) for r in rows], marker='o', ms=3, label=k)
     left.set_xlabel('epoch')
     left.set_ylabel('training loss')
     left.legend()
@@ -64,18 +66,21 @@ def plot_log(rows, d_hid=None, title=None):
 
 # %% ../nbs/16_plots.ipynb #d3a82fac
 def method_colours(labels):
-    "A colour per legend label: SidAE blue (several w: a ramp), SimSiam orange, autoencoder green, baselines grey and black."
+    ("A colour per legend label: SidAE blue (several w: a ramp), SimSiam orange, autoencoder green, baselines grey and "
+     "black.")
     def w_of(label): return float(label.split('= ')[1][:-1])            # 'SidAE (w = 0.25)' -> 0.25
     cb, sid = sns.color_palette('colorblind'), sorted((l for l in labels if l.startswith('SidAE')), key=w_of)
     ramp = [cb[0]] if len(sid) == 1 else sns.color_palette('crest', len(sid))
-    fixed = {'SimSiam': cb[1], 'autoencoder': cb[2], NAMES['supervised']: (0.45, 0.45, 0.45), NAMES['random']: (0.0, 0.0, 0.0)}
+    fixed = {'SimSiam': cb[1], 'autoencoder': cb[2], NAMES['supervised']: (0.45, 0.45, 0.45),
+             NAMES['random']: (0.0, 0.0, 0.0)}
     return {**dict(zip(sid, ramp)), **{l: fixed.get(l, cb[3]) for l in labels if l not in sid}}
 
 # %% ../nbs/16_plots.ipynb #e560f6d2
 _BASELINE_STYLE = dict(supervised=dict(ls='--', lw=1.5), random=dict(ls=':', lw=2.0))
 
 def _draw_baselines(ax, df, colours, value):
-    "The baselines as horizontal lines with a band of one SE (those without a `value`, e.g. kNN of supervised, are left out)."
+    ("The baselines as horizontal lines with a band of one SE (those without a `value`, e.g. kNN of supervised, are "
+     "left out).")
     for method, style in _BASELINE_STYLE.items():
         rows = df[(df['method'] == method) & df[value].notna()]
         for label, g in mean_se(rows, by=['label'], value=value).groupby('label', sort=False):
@@ -97,22 +102,27 @@ def _draw_panel(ax, df, colours, paper=None, value='acc'):
         for r in paper.itertuples():
             ax.errorbar(r.epoch + dx, r.mean, yerr=r.se, fmt='D', ms=6, mfc='none', mec=colours.get(r.label, 'k'),
                         ecolor=colours.get(r.label, 'k'), capsize=3, lw=1.2)
-    finetuned = value == 'acc' and (ssl['mode'] == 'finetune').any()            # Fig. 6: no probe, the whole network trained
-    ax.set_xticks(stages); ax.set_xlabel('pre-training epochs'); ax.set_ylabel(f"test accuracy (%)\n{'fine-tuned' if finetuned else METRICS[value]}")
+    # Fig. 6: no probe, the whole network trained
+    finetuned = value == 'acc' and (ssl['mode'] == 'finetune').any()
+    ax.set_xticks(stages); ax.set_xlabel('pre-training epochs')
+    ax.set_ylabel(f"test accuracy (%)\n{'fine-tuned' if finetuned else METRICS[value]}")
 
 def _wrap(text, width):
     "Wrap every line of `text` to `width` characters."
     return '\n'.join(textwrap.fill(line, width) for line in text.split('\n'))
 
-_PAPER_HANDLE = dict(marker='D', ls='none', mfc='none', mec='0.2', ms=6, label='paper, Table 1 (200 epochs, mean ± SE)')
+_PAPER_HANDLE = dict(marker='D', ls='none', mfc='none', mec='0.2', ms=6,
+                     label='paper, Table 1 (200 epochs, mean ± SE)')
 
 def plot_panels(df, by=None, titles=None, title='', paper=None, size=(5.0, 3.8), metrics=('acc',)):
-    "The paper's figure style from a tidy table: a panel per value of column `by` (None: one) and per metric, one legend below."
+    ("The paper's figure style from a tidy table: a panel per value of column `by` (None: one) and per metric, one "
+     "legend below.")
     panels = [None] if by is None else list(dict.fromkeys(df[by]))
     colours = method_colours(list(dict.fromkeys(df['label'])))
     with sns.axes_style('whitegrid'):
-        fig, axes = plt.subplots(len(metrics), len(panels), figsize=(max(6.4, size[0] * len(panels)), size[1] * len(metrics) + 1.0),
-                                 squeeze=False, layout='constrained')
+        fig, axes = plt.subplots(len(metrics), len(panels),
+                                 figsize=(max(6.4, size[0] * len(panels)), size[1] * len(metrics) + 1.0), squeeze=False,
+                                 layout='constrained')
     for i, (row, value) in enumerate(zip(axes, metrics)):
         for ax, v in zip(row, panels):
             sub = df if by is None else df[df[by] == v]
@@ -121,6 +131,7 @@ def plot_panels(df, by=None, titles=None, title='', paper=None, size=(5.0, 3.8),
             if titles is not None and i == 0: ax.set_title(titles[v] if isinstance(titles, dict) else titles)
     handles = {h.get_label(): h for ax in axes.flat for h in ax.get_legend_handles_labels()[0]}
     if paper is not None and len(paper): handles['paper'] = Line2D([], [], **_PAPER_HANDLE)
-    fig.legend(handles=list(handles.values()), loc='outside lower center', ncol=min(len(handles), 2 if len(panels) == 1 else 5), frameon=False)
+    fig.legend(handles=list(handles.values()), loc='outside lower center',
+               ncol=min(len(handles), 2 if len(panels) == 1 else 5), frameon=False)
     if title: fig.suptitle(_wrap(title, int(fig.get_figwidth() * 13)), fontsize=10)
     return fig

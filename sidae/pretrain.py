@@ -21,7 +21,8 @@ from .checks import positive_int, nonneg_int, seed_int, number, unit, flag, choi
 from .devices import check_device, AMPS, autocast, at_least_f32, fast_path, compile_available
 from .distributed import world, shard, sync_batchnorm, mean_over_processes
 from .checkpoint import atomic_save, atomic_write, atomic_write_text, Resumable
-from .data import load_pretrain, pretrain_split, validation_split, channel_stats, check_dataset, BLUR_DATASETS, limited
+from .data import (load_pretrain, pretrain_split, validation_split, channel_stats, check_dataset, BLUR_DATASETS,
+                        limited)
 from .augment import paper_augment, reference_transform, normalize, denormalize
 from .models import build_model, check_method
 from .losses import siamese_loss, check_w, check_finite, TARGETS
@@ -30,19 +31,24 @@ from .features import knn_monitor
 # %% ../nbs/09_pretrain.ipynb #fbbe94c4
 PIPELINES = ('fast', 'reference')
 RECON_SPACES = ('normalized', 'pixels')
-METHOD_W = dict(sidae=0.5, simsiam=0.0, ae=1.0)   # the loss weight w of each method (SidAE's is the paper's main setting)
+# the loss weight w of each method (SidAE's is the paper's main setting)
+METHOD_W = dict(sidae=0.5, simsiam=0.0, ae=1.0)
 
 def default_stages(epochs, every=25):
     "The paper's evaluation stages: 0 (the initial weights), every `every` epochs up to `epochs`, and `epochs` itself."
     return tuple(sorted(set(range(0, epochs + 1, every)) | {epochs}))
 
 def check_stages(stages, epochs):
-    "The sorted evaluation stages, always with 0: None (the default), one epoch or several, each a whole epoch within 0..epochs."
+    ("The sorted evaluation stages, always with 0: None (the default), one epoch or several, each a whole epoch within "
+     "0..epochs.")
     if stages is None: return default_stages(epochs)
-    items = [stages] if isinstance(stages, numbers.Integral) else list(stages) if isinstance(stages, (list, tuple, set, range)) else None
-    if not items or any(isinstance(e, bool) or not isinstance(e, numbers.Integral) or not 0 <= e <= epochs for e in items):
+    items = ([stages] if isinstance(stages, numbers.Integral) else list(stages)
+             if isinstance(stages, (list, tuple, set, range)) else None)
+    if (not items
+        or any(isinstance(e, bool) or not isinstance(e, numbers.Integral) or not 0 <= e <= epochs for e in items)):
         raise ValueError(f"stages={items if items is not None else stages!r} are not epochs within the run; "
-                         f"allowed: one or more whole epochs in 0..{epochs} (stage 0, the initial weights, is always saved)")
+                         f"allowed: one or more whole epochs in 0..{epochs} (stage 0, the initial weights, is always "
+                         "saved)")
     return tuple(sorted({0} | {int(e) for e in items}))
 
 def _check_w_of_method(method, w):
@@ -50,12 +56,14 @@ def _check_w_of_method(method, w):
     w = check_w(METHOD_W[method] if w is None else w)
     if method != 'sidae' and w != METHOD_W[method]:
         raise ValueError(f"w={w} does not fit method={method!r}: SimSiam has w=0 and the autoencoder w=1; "
-                         f"allowed: w={METHOD_W[method]} (or w=None) for method={method!r}, any w in [0, 1] for 'sidae'")
+                         f"allowed: w={METHOD_W[method]} (or w=None) for method={method!r}, any w in [0, 1] for "
+                         "'sidae'")
     return w
 
 @dataclass
 class PretrainConfig:
-    "What a pre-training run computes; the defaults are the paper's (CIFAR-10, ResNet-18, d_hid 2048, 200 epochs, batch 512)."
+    ("What a pre-training run computes; the defaults are the paper's (CIFAR-10, ResNet-18, d_hid 2048, 200 epochs, "
+     "batch 512).")
     dataset: str = 'cifar10'
     method: str = 'sidae'
     w: float = None
@@ -79,19 +87,24 @@ class PretrainConfig:
     scale_lr: bool = False              # SimSiam's reference code: the learning rate is lr * batch_size / 256
     fix_pred_lr: bool = False           # SimSiam's reference code (--fix-pred-lr): the predictor keeps the initial rate
     zero_init_residual: bool = False    # SimSiam's reference code: each residual block starts as the identity
-    warmup_epochs: int = 0              # linear warm-up of the learning rate before the cosine decay (solo-learn's SimSiam)
-    holdout: bool = False               # pre-train without the validation images of the training split (choosing constants)
+    # linear warm-up of the learning rate before the cosine decay (solo-learn's SimSiam)
+    warmup_epochs: int = 0
+    # pre-train without the validation images of the training split (choosing constants)
+    holdout: bool = False
     recon_space: str = 'normalized'     # L_dae on standardised images (the network's own space) or 'pixels' in [0, 1]
-    limit_by: str = 'first'             # `limit` keeps the first images, or a fixed random subset with every class ('stratified')
+    # `limit` keeps the first images, or a fixed random subset with every class ('stratified')
+    limit_by: str = 'first'
 
     def __post_init__(self):
         self.dataset = check_dataset(self.dataset)
         check_method(self.method)
         self.w = _check_w_of_method(self.method, self.w)
         self.seed, self.warmup_epochs = seed_int('seed', self.seed), nonneg_int('warmup_epochs', self.warmup_epochs)
-        for k in ('epochs', 'batch_size', 'width', 'd_hid', 'pred_hid'): setattr(self, k, positive_int(k, getattr(self, k)))
+        for k in ('epochs', 'batch_size', 'width', 'd_hid', 'pred_hid'):
+            setattr(self, k, positive_int(k, getattr(self, k)))
         if self.warmup_epochs >= self.epochs:
-            raise ValueError(f"warmup_epochs={self.warmup_epochs} is not shorter than the run (epochs={self.epochs}); allowed: 0..{self.epochs - 1}")
+            raise ValueError(f"warmup_epochs={self.warmup_epochs} is not shorter than the run (epochs={self.epochs}); "
+                             f"allowed: 0..{self.epochs - 1}")
         for k in ('proj_hid', 'limit'):
             if getattr(self, k) is not None: setattr(self, k, positive_int(k, getattr(self, k)))
         self.lr = number('lr', self.lr, positive=True)
@@ -99,8 +112,8 @@ class PretrainConfig:
         self.min_scale, self.p_flip = unit('min_scale', self.min_scale, open_low=True), unit('p_flip', self.p_flip)
         for k in ('scale_lr', 'fix_pred_lr', 'zero_init_residual', 'holdout'): flag(k, getattr(self, k))
         if self.holdout and pretrain_split(self.dataset) != 'train':
-            raise ValueError(f"holdout=True with dataset={self.dataset!r}: it pre-trains on its unlabelled split, which has no validation "
-                             "images to hold out; allowed: holdout=False for 'stl10'")
+            raise ValueError(f"holdout=True with dataset={self.dataset!r}: it pre-trains on its unlabelled split, "
+                             "which has no validation images to hold out; allowed: holdout=False for 'stl10'")
         choice('target', self.target, TARGETS)
         choice('recon_space', self.recon_space, RECON_SPACES)
         choice('limit_by', self.limit_by, ('first', 'stratified'))
@@ -117,13 +130,15 @@ def fast_batches(x_dev, perm, batch_size, steps, augment, aug_gen, mean, std, ra
     "Yield (x, x1, x2) per step from device-resident uint8 data with batched augmentation."
     sl = shard(batch_size, rank, world)
     H, W = x_dev.shape[-2:]
-    order = perm[:steps * batch_size].view(steps, batch_size)[:, sl].to(x_dev.device)   # one copy an epoch, not one a step
+    # one copy an epoch, not one a step
+    order = perm[:steps * batch_size].view(steps, batch_size)[:, sl].to(x_dev.device)
     for s in range(steps):
         xb = x_dev[order[s]].float().div_(255)
         p1 = augment.sample(batch_size, H, W, generator=aug_gen, device=x_dev.device)
         p2 = augment.sample(batch_size, H, W, generator=aug_gen, device=x_dev.device)
         p1, p2 = ({k: v[sl] for k, v in p.items()} for p in (p1, p2))
-        yield normalize(xb, mean, std), normalize(augment.apply(xb, p1), mean, std), normalize(augment.apply(xb, p2), mean, std)
+        yield (normalize(xb, mean, std), normalize(augment.apply(xb, p1), mean, std),
+               normalize(augment.apply(xb, p2), mean, std))
 
 class _ReferenceViews(torch.utils.data.Dataset):
     "Per-image dataset for the reference pipeline: (original, view 1, view 2) as floats in [0, 1]."
@@ -143,18 +158,21 @@ def reference_batches(x_cpu, perm, batch_size, steps, transform, device, mean, s
         yield normalize(xb, mean, std), normalize(v1, mean, std), normalize(v2, mean, std)
 
 def epoch_batches(cfg, data, device, mean, std, num_workers=2):
-    "A function of (perm, aug_gen) yielding one epoch's (x, x1, x2) batches of this process: the fast path or the reference pipeline."
+    ("A function of (perm, aug_gen) yielding one epoch's (x, x1, x2) batches of this process: the fast path or the "
+     "reference pipeline.")
     rank, n = world()
     crop, steps = dict(scale=(cfg.min_scale, 1.0), p_flip=cfg.p_flip), len(data) // cfg.batch_size
     if cfg.pipeline == 'fast':
         augment, x_dev = paper_augment(cfg.dataset, **crop).to(device), data.x.to(device)
         return lambda perm, gen: fast_batches(x_dev, perm, cfg.batch_size, steps, augment, gen, mean, std, rank, n)
     transform = reference_transform(blur=cfg.dataset in BLUR_DATASETS, **crop)
-    return lambda perm, gen: reference_batches(data.x, perm, cfg.batch_size, steps, transform, device, mean, std, num_workers, rank, n)
+    return (lambda perm, gen: reference_batches(data.x, perm, cfg.batch_size, steps, transform, device, mean, std,
+                                                num_workers, rank, n))
 
 # %% ../nbs/09_pretrain.ipynb #ab6c97c8
 def collapse_std(z):
-    "SimSiam's collapse indicator: per-dimension std of l2-normalised z over the batch, averaged (1/sqrt(d) healthy, 0 collapsed)."
+    ("SimSiam's collapse indicator: per-dimension std of l2-normalised z over the batch, averaged (1/sqrt(d) healthy, "
+     "0 collapsed).")
     return F.normalize(z.detach().float(), dim=1).std(dim=0).mean()
 
 # %% ../nbs/09_pretrain.ipynb #edf83ba8
@@ -163,7 +181,8 @@ def train_step(model, opt, batch, w, target='original', amp='none', scaler=None,
     x, x1, x2 = batch
     with autocast(x.device, amp):
         out = model(x1, x2)
-        parts = siamese_loss({k: at_least_f32(v) for k, v in out.items()}, x, x1, x2, w=w, target=target, recon_scale=recon_scale)
+        parts = siamese_loss({k: at_least_f32(v) for k, v in out.items()}, x, x1, x2, w=w, target=target,
+                             recon_scale=recon_scale)
     opt.zero_grad(set_to_none=True)
     if scaler is not None:
         scaler.scale(parts['loss']).backward()
@@ -182,15 +201,18 @@ def base_lr(cfg):
     return cfg.lr * cfg.batch_size / 256 if cfg.scale_lr else cfg.lr
 
 def lr_factor(epoch, epochs, warmup=0):
-    "The learning rate of `epoch` (from 0) relative to the initial one: linear warm-up for `warmup` epochs, then cosine decay to 0."
+    ("The learning rate of `epoch` (from 0) relative to the initial one: linear warm-up for `warmup` epochs, then "
+     "cosine decay to 0.")
     if epoch < warmup: return (epoch + 1) / (warmup + 1)
     return 0.5 * (1 + math.cos(math.pi * (epoch - warmup) / (epochs - warmup)))
 
 def make_optimizer(model, cfg):
-    "SGD with cfg's settings and a per-epoch schedule (`lr_factor`); with `fix_pred_lr` the predictor keeps the initial rate."
+    ("SGD with cfg's settings and a per-epoch schedule (`lr_factor`); with `fix_pred_lr` the predictor keeps the "
+     "initial rate.")
     fixed = list(model.predictor.parameters()) if cfg.fix_pred_lr and model.predictor is not None else []
     ids = {id(p) for p in fixed}
-    groups = [dict(params=[p for p in model.parameters() if id(p) not in ids])] + ([dict(params=fixed, fix_lr=True)] if fixed else [])
+    groups = ([dict(params=[p for p in model.parameters() if id(p) not in ids])]
+              + ([dict(params=fixed, fix_lr=True)] if fixed else []))
     opt = torch.optim.SGD(groups, lr=base_lr(cfg), momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     def decay(e): return lr_factor(e, cfg.epochs, cfg.warmup_epochs)
     def constant(e): return 1.0
@@ -202,8 +224,8 @@ CHECK_EVERY = 25   # steps between the checks for a non-finite loss (one host sy
 
 def save_stage(run_dir, model, mean, std, epoch, cfg):
     "Write the backbone and the projector after `epoch` epochs (0: the initial weights) to run_dir/stage-EEEE.pt."
-    atomic_save(dict(backbone=model.backbone.state_dict(), projector=model.projector.state_dict(), mean=mean.cpu(), std=std.cpu(),
-                     epoch=epoch, config=cfg.to_dict()), Path(run_dir) / f'stage-{epoch:04d}.pt')
+    atomic_save(dict(backbone=model.backbone.state_dict(), projector=model.projector.state_dict(), mean=mean.cpu(),
+                     std=std.cpu(), epoch=epoch, config=cfg.to_dict()), Path(run_dir) / f'stage-{epoch:04d}.pt')
 
 def _log_cell(v):
     "A value of the log as CSV text: 6 significant digits for floats, empty for None."
@@ -218,58 +240,71 @@ def write_log(run_dir, rows):
 
 def _check_rows(state):
     "Raise ValueError unless a pre-training state has one log row per epoch."
-    if len(state['rows']) != state['epoch']: raise ValueError(f"its epoch {state['epoch']!r} does not fit its {len(state['rows'])} log rows")
+    if len(state['rows']) != state['epoch']:
+        raise ValueError(f"its epoch {state['epoch']!r} does not fit its {len(state['rows'])} log rows")
 
 # %% ../nbs/09_pretrain.ipynb #470f95e0
 def train_path(cfg, device, channels_last=None, compile=None):
-    "How `cfg` trains on `device`: amp (the config's), channels_last and compile (None: `fast_path`'s), the pipeline and its augmentation."
-    if not isinstance(cfg, PretrainConfig): raise TypeError(f"cfg={cfg!r} is not a PretrainConfig; allowed: PretrainConfig(...)")
+    ("How `cfg` trains on `device`: amp (the config's), channels_last and compile (None: `fast_path`'s), the pipeline "
+     "and its augmentation.")
+    if not isinstance(cfg, PretrainConfig):
+        raise TypeError(f"cfg={cfg!r} is not a PretrainConfig; allowed: PretrainConfig(...)")
     dev = check_device(device)
     fast = fast_path(dev)
-    path = dict(device=str(dev), amp=cfg.amp, channels_last=fast['channels_last'] if channels_last is None else flag('channels_last', channels_last),
+    path = dict(device=str(dev), amp=cfg.amp,
+                channels_last=fast['channels_last'] if channels_last is None else flag('channels_last', channels_last),
                 compile=fast['compile'] if compile is None else flag('compile', compile), pipeline=cfg.pipeline)
-    path['augment'] = ('sync-free' if dev.type != 'cpu' else 'index') if cfg.pipeline == 'fast' else 'torchvision per image'
+    path['augment'] = (('sync-free' if dev.type != 'cpu' else 'index') if cfg.pipeline == 'fast'
+                       else 'torchvision per image')
     if path['compile'] and not compile_available(dev)[0]:
         raise ValueError(f"compile=True on {dev}: {compile_available(dev)[1]}; allowed: compile=False (eager)")
     return path
 
 def _check_options(cfg, device, checkpoint_every, knn_every, num_workers, stop_after, channels_last, collapse_warn):
-    "Validate the options of `pretrain` (`cfg` is checked by `train_path`) and return the device and the collapse threshold."
+    ("Validate the options of `pretrain` (`cfg` is checked by `train_path`) and return the device and the collapse "
+     "threshold.")
     device = check_device(device)
     positive_int('checkpoint_every', checkpoint_every)
     nonneg_int('knn_every', knn_every)
     nonneg_int('num_workers', num_workers)
     if stop_after is not None: positive_int('stop_after', stop_after)
     if channels_last and device.type == 'cpu' and cfg.width < 8:
-        raise ValueError(f"channels_last=True with width={cfg.width} on the CPU: oneDNN computes wrong weight gradients (or hangs) for "
-                         "1x1 stride-2 convolutions with fewer than 8 input channels in this layout (uxlfoundation/oneDNN#6035); "
-                         "allowed: channels_last=False, or width >= 8")
+        raise ValueError(f"channels_last=True with width={cfg.width} on the CPU: oneDNN computes wrong weight "
+                         "gradients (or hangs) for 1x1 stride-2 convolutions with fewer than 8 input channels in this "
+                         "layout (uxlfoundation/oneDNN#6035); allowed: channels_last=False, or width >= 8")
     return device, 0.1 / math.sqrt(cfg.d_hid) if collapse_warn is None else number('collapse_warn', collapse_warn)
 
 def _pretrain_data(cfg, data, data_root, download):
     "The pre-training images of `cfg`: `data`, else its pre-training split, without held-out images, within `limit`."
     data = data if data is not None else load_pretrain(cfg.dataset, data_root, download)
     if cfg.holdout: data = data.subset(validation_split(data.y)[0])
-    if cfg.limit: data = data.subset(torch.arange(min(cfg.limit, len(data))) if cfg.limit_by == 'first' else limited(data.y, cfg.limit))
+    if cfg.limit:
+        data = data.subset(torch.arange(min(cfg.limit, len(data))) if cfg.limit_by == 'first'
+                           else limited(data.y, cfg.limit))
     if cfg.batch_size > len(data):
-        raise ValueError(f"batch_size={cfg.batch_size} is larger than the pre-training data ({len(data)} images of {cfg.dataset}); "
-                         f"allowed: 1..{len(data)}")
+        raise ValueError(f"batch_size={cfg.batch_size} is larger than the pre-training data ({len(data)} images of "
+                         f"{cfg.dataset}); allowed: 1..{len(data)}")
     return data
 
 def _parts(cfg, device, channels_last):
-    "The parts of a run, made from its seed: the model, its optimiser, schedule and scaler, and the data-order and augmentation generators."
+    ("The parts of a run, made from its seed: the model, its optimiser, schedule and scaler, and the data-order and "
+     "augmentation generators.")
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.method, cfg.width, cfg.d_hid, cfg.pred_hid, cfg.proj_hid, cfg.zero_init_residual).to(device)
     if channels_last: model = model.to(memory_format=torch.channels_last)
     opt, sched = make_optimizer(model, cfg)
-    return dict(model=model, opt=opt, sched=sched, scaler=torch.amp.GradScaler(device.type) if cfg.amp == 'fp16' else None,
-                order_gen=torch.Generator().manual_seed(cfg.seed), aug_gen=torch.Generator(device=device).manual_seed(cfg.seed + 1))
+    return dict(model=model, opt=opt, sched=sched,
+                scaler=torch.amp.GradScaler(device.type) if cfg.amp == 'fp16' else None,
+                order_gen=torch.Generator().manual_seed(cfg.seed),
+                aug_gen=torch.Generator(device=device).manual_seed(cfg.seed + 1))
 
 def _network(model, device, compile):
-    "The network that trains: `model`, with global-batch BatchNorm under DDP when there are several processes, compiled if asked."
+    ("The network that trains: `model`, with global-batch BatchNorm under DDP when there are several processes, "
+     "compiled if asked.")
     net = model
     if world()[1] > 1:
-        group = dist.new_group() if device.type != 'cuda' else None   # its own group: BatchNorm's collectives never meet DDP's
+        # its own group: BatchNorm's collectives never meet DDP's
+        group = dist.new_group() if device.type != 'cuda' else None
         net = nn.parallel.DistributedDataParallel(sync_batchnorm(model, device, group))
     return torch.compile(net) if compile else net
 
@@ -289,7 +324,8 @@ def _train_epoch(net, parts, batches, cfg, epoch, channels_last, recon_scale=Non
     return sums, s + 1
 
 def _epoch_row(sums, steps, epoch, lr, t0, collapse_warn):
-    "The log row of an epoch: loss parts and monitor averaged over steps and processes, the lr, the seconds; a collapse flagged."
+    ("The log row of an epoch: loss parts and monitor averaged over steps and processes, the lr, the seconds; a "
+     "collapse flagged.")
     sums = mean_over_processes(sums, world()[1])
     row = dict(epoch=epoch + 1, **{k: (v / steps).item() for k, v in sums.items()}, lr=lr, seconds=time.time() - t0)
     if row['z_std'] < collapse_warn:
@@ -298,20 +334,24 @@ def _epoch_row(sums, steps, epoch, lr, t0, collapse_warn):
     return row
 
 def _run_epoch(net, parts, batches, cfg, epoch, opts):
-    "Train epoch `epoch` and step the schedule; returns its log row (with the kNN accuracy when `knn_every` asks for it)."
+    ("Train epoch `epoch` and step the schedule; returns its log row (with the kNN accuracy when `knn_every` asks for "
+     "it).")
     t0, lr = time.time(), parts['opt'].param_groups[0]['lr']
     net.train()
     perm = torch.randperm(opts['n'], generator=parts['order_gen'])
-    scale = opts['std'] if cfg.recon_space == 'pixels' else None         # L_dae in pixels: the differences times the std
+    # L_dae in pixels: the differences times the std
+    scale = opts['std'] if cfg.recon_space == 'pixels' else None
     sums, steps = _train_epoch(net, parts, batches(perm, parts['aug_gen']), cfg, epoch, opts['channels_last'], scale)
     parts['sched'].step()
     row = _epoch_row(sums, steps, epoch, lr, t0, opts['collapse_warn'])
     if opts['knn_every'] and (epoch + 1) % opts['knn_every'] == 0:
-        row['knn_acc'] = knn_monitor(parts['model'].backbone, cfg.dataset, opts['mean'], opts['std'], data_root=opts['data_root'])
+        row['knn_acc'] = knn_monitor(parts['model'].backbone, cfg.dataset, opts['mean'], opts['std'],
+                                     data_root=opts['data_root'])
     return row
 
 def _save_epoch(run_dir, ck, rows, cfg, mean, std, checkpoint_every):
-    "Rank 0's files after an epoch: the stage checkpoint where the epoch is a stage, the log, and the resumable state when due."
+    ("Rank 0's files after an epoch: the stage checkpoint where the epoch is a stage, the log, and the resumable state "
+     "when due.")
     if world()[0] != 0: return
     e = len(rows)
     if e in cfg.stages: save_stage(run_dir, ck.parts['model'], mean, std, e, cfg)
@@ -320,7 +360,8 @@ def _save_epoch(run_dir, ck, rows, cfg, mean, std, checkpoint_every):
 
 # %% ../nbs/09_pretrain.ipynb #3a8f592f
 def _finish(run_dir, model, data, mean, std, rows, cfg, device):
-    "After the loop: every process waits for rank 0's files; rank 0 writes recon.png once a run with a decoder is complete."
+    ("After the loop: every process waits for rank 0's files; rank 0 writes recon.png once a run with a decoder is "
+     "complete.")
     rank, n = world()
     if rank == 0 and not (run_dir / 'log.csv').exists(): write_log(run_dir, rows)   # a damaged log was moved aside
     if n > 1: dist.barrier()   # every file rank 0 writes exists before any process returns (and may read them)
@@ -328,18 +369,22 @@ def _finish(run_dir, model, data, mean, std, rows, cfg, device):
         save_reconstructions(model, data.x[:8].to(device), mean, std, run_dir / 'recon.png')
 
 def _quiet_writer_thread(previous):
-    "A threading.excepthook that leaves out an OSError of TensorBoard's writer thread: the main thread raises it at its next flush."
+    ("A threading.excepthook that leaves out an OSError of TensorBoard's writer thread: the main thread raises it at "
+     "its next flush.")
     def hook(args):
-        if not (isinstance(args.exc_value, OSError) and type(args.thread).__name__ == '_AsyncWriterThread'): previous(args)
+        if not (isinstance(args.exc_value, OSError) and type(args.thread).__name__ == '_AsyncWriterThread'):
+            previous(args)
     hook.sidae = True
     return hook
 
 def open_tensorboard(run_dir, start, cfg):
-    "A SummaryWriter on RUN/tb for rank 0 (epochs from `start` on replace what a killed attempt wrote), or None without tensorboard."
+    ("A SummaryWriter on RUN/tb for rank 0 (epochs from `start` on replace what a killed attempt wrote), or None "
+     "without tensorboard.")
     if world()[0] != 0: return None
     try: from torch.utils.tensorboard import SummaryWriter
     except ImportError: return None                       # optional: log.csv stays the record
-    if not getattr(threading.excepthook, 'sidae', False): threading.excepthook = _quiet_writer_thread(threading.excepthook)
+    if not getattr(threading.excepthook, 'sidae', False):
+        threading.excepthook = _quiet_writer_thread(threading.excepthook)
     tb = SummaryWriter(str(Path(run_dir) / 'tb'), purge_step=start + 1)
     if start == 0: tb.add_text('config', '\n'.join(f"    {k}: {v}" for k, v in cfg.to_dict().items()), 0)
     return tb
@@ -349,7 +394,8 @@ def _tb_error(e, tb):
     return OSError(e.errno, f"writing TensorBoard's events: {e.strerror or e}", tb.get_logdir())
 
 def log_tensorboard(tb, row, model, data, mean, std, cfg, device):
-    "An epoch's log row as scalars (loss parts, lr, collapse monitor, kNN accuracy), and at each stage the decoder's reconstructions."
+    ("An epoch's log row as scalars (loss parts, lr, collapse monitor, kNN accuracy), and at each stage the decoder's "
+     "reconstructions.")
     e = int(row['epoch'])
     for k, v in row.items():
         if k not in ('epoch', 'seconds', 'collapse'): tb.add_scalar(f"pretrain/{k}", v, e)
@@ -363,24 +409,30 @@ def log_tensorboard(tb, row, model, data, mean, std, cfg, device):
 
 @contextmanager
 def tensorboard_log(run_dir, start, cfg, on=True):
-    "The loop's SummaryWriter (None when off, not rank 0 or without tensorboard), closed at the end; quietly when the loop failed."
+    ("The loop's SummaryWriter (None when off, not rank 0 or without tensorboard), closed at the end; quietly when the "
+     "loop failed.")
     tb = open_tensorboard(run_dir, start, cfg) if on else None
     try: yield tb
     except BaseException:
         if tb:
             try: tb.close()
-            except OSError: pass                          # the loop's own error (often the same full disk) is the one to report
+            # the loop's own error (often the same full disk) is the one to report
+            except OSError: pass
         raise
     if tb:
         try: tb.close()
         except OSError as err: raise _tb_error(err, tb) from None
 
 def pretrain(cfg, run_dir, device=None, data_root=None, download=False, data=None, channels_last=None, compile=None,
-             checkpoint_every=1, knn_every=0, num_workers=2, progress=True, collapse_warn=None, stop_after=None, tensorboard=True):
-    "Pre-train `cfg` (a PretrainConfig) into `run_dir`, resuming from its state if there is one; returns the result dict."
-    path = train_path(cfg, device, channels_last, compile)                    # channels_last, compile None: the device's fast path
+             checkpoint_every=1, knn_every=0, num_workers=2, progress=True, collapse_warn=None, stop_after=None,
+             tensorboard=True):
+    ("Pre-train `cfg` (a PretrainConfig) into `run_dir`, resuming from its state if there is one; returns the result "
+     "dict.")
+    # channels_last, compile None: the device's fast path
+    path = train_path(cfg, device, channels_last, compile)
     channels_last, compile = path['channels_last'], path['compile']
-    device, collapse_warn = _check_options(cfg, device, checkpoint_every, knn_every, num_workers, stop_after, channels_last, collapse_warn)
+    device, collapse_warn = _check_options(cfg, device, checkpoint_every, knn_every, num_workers, stop_after,
+                                           channels_last, collapse_warn)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     data = _pretrain_data(cfg, data, data_root, download)
@@ -389,28 +441,34 @@ def pretrain(cfg, run_dir, device=None, data_root=None, download=False, data=Non
     ck = Resumable(run_dir / 'state.pt', parts, cfg, 'model', extra=('rows',), more=_check_rows)
     state = ck.load()
     start, rows = (state['epoch'], state['rows']) if state else (0, [])
-    if state is None and world()[0] == 0: save_stage(run_dir, parts['model'], mean, std, 0, cfg)   # the random-init baseline
+    # the random-init baseline
+    if state is None and world()[0] == 0: save_stage(run_dir, parts['model'], mean, std, 0, cfg)
     net, batches = _network(parts['model'], device, compile), epoch_batches(cfg, data, device, mean, std, num_workers)
-    opts = dict(n=len(data), channels_last=channels_last, collapse_warn=collapse_warn, knn_every=knn_every, mean=mean, std=std,
-                data_root=data_root)
+    opts = dict(n=len(data), channels_last=channels_last, collapse_warn=collapse_warn, knn_every=knn_every, mean=mean,
+                std=std, data_root=data_root)
     bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs, desc=f"{cfg.method} {cfg.dataset}",
                disable=not progress or world()[0] != 0, leave=True)
-    with tensorboard_log(run_dir, start, cfg, tensorboard) as tb:           # None where tensorboard is off, missing, or not rank 0
+    # None where tensorboard is off, missing, or not rank 0
+    with tensorboard_log(run_dir, start, cfg, tensorboard) as tb:
         for epoch in bar:
             rows.append(_run_epoch(net, parts, batches, cfg, epoch, opts))
-            bar.set_postfix({k: f"{rows[-1][k]:.3f}" for k in ('loss', 'L_si', 'L_dae', 'z_std', 'knn_acc') if k in rows[-1]})
+            bar.set_postfix({k: f"{rows[-1][k]:.3f}"
+                             for k in ('loss', 'L_si', 'L_dae', 'z_std', 'knn_acc') if k in rows[-1]})
             _save_epoch(run_dir, ck, rows, cfg, mean, std, checkpoint_every)
             if tb: log_tensorboard(tb, rows[-1], parts['model'], data, mean, std, cfg, device)
             if stop_after is not None and epoch + 1 >= stop_after: break
     bar.close()
     _finish(run_dir, parts['model'], data, mean, std, rows, cfg, device)
-    return dict(run_dir=run_dir, model=parts['model'], rows=rows, mean=mean.cpu(), std=std.cpu(), resumed_from=start, path=path,
-                stages={e: run_dir / f'stage-{e:04d}.pt' for e in cfg.stages if (run_dir / f'stage-{e:04d}.pt').exists()})
+    return dict(run_dir=run_dir, model=parts['model'], rows=rows, mean=mean.cpu(), std=std.cpu(), resumed_from=start,
+                path=path,
+                stages={e: run_dir / f'stage-{e:04d}.pt'
+                        for e in cfg.stages if (run_dir / f'stage-{e:04d}.pt').exists()})
 
 # %% ../nbs/09_pretrain.ipynb #942c630a
 @torch.no_grad()
 def reconstruct(model, x, mean, std):
-    "The decoder's reconstructions of uint8 images `x` (on the model's device), in pixel space [0, 1], computed in eval mode."
+    ("The decoder's reconstructions of uint8 images `x` (on the model's device), in pixel space [0, 1], computed in "
+     "eval mode.")
     was, p = model.training, next(model.parameters())
     model.eval()
     xf = normalize(x.to(p.dtype) / 255, mean, std)

@@ -18,24 +18,29 @@ from .locks import lock_kind, run_lock
 from .checks import positive_int, not_known, flag
 from .devices import check_device
 from .distributed import world, from_rank0
-from .checkpoint import atomic_write_json, CorruptFileError, prev_path, read_json, check_zip, file_digest, short_error
+from .checkpoint import (atomic_write_json, CorruptFileError, prev_path, read_json, check_zip, file_digest,
+                              short_error)
 from .data import check_dataset, load_split, labelled_subset, limited, is_folder, dataset_tag, NUM_CLASSES
 from .pretrain import PretrainConfig, pretrain, train_path
 from .evaluate import EvalConfig, evaluate, labelled_indices, downstream_splits
 
 # %% ../nbs/12_runs.ipynb #0d1acdfb
-_SMALL_PROBE = dict(probe='lbfgs', standardize=True, weight_decay=1e-3, knn_k=5)   # chosen on digits' validation split (nbs/small_scale.ipynb)
+# chosen on digits' validation split (nbs/small_scale.ipynb)
+_SMALL_PROBE = dict(probe='lbfgs', standardize=True, weight_decay=1e-3, knn_k=5)
 
 _CPU = dict(pretrain=dict(width=8, d_hid=128, pred_hid=32, epochs=40, batch_size=128, stages=(10, 20, 30, 40),
                           lr=0.4, min_scale=0.5, p_flip=0.0),
-            evaluate=dict(width=8, epochs=50, batch_size=64), probe=_SMALL_PROBE, data='digits', fit_batch=True, seeds=(0, 1, 2))
+            evaluate=dict(width=8, epochs=50, batch_size=64), probe=_SMALL_PROBE, data='digits', fit_batch=True,
+            seeds=(0, 1, 2))
 
+# cpu x 3 epochs
 PRESETS = {
     'paper': dict(pretrain=dict(), evaluate=dict(), probe=dict(), data=None, fit_batch=False, seeds=(0, 1, 2, 3, 4)),
     'cpu': _CPU,
-    'cpu-long': {**_CPU, 'pretrain': {**_CPU['pretrain'], 'epochs': 120, 'stages': (20, 40, 60, 80, 100, 120)}},   # cpu x 3 epochs
+    'cpu-long': {**_CPU, 'pretrain': {**_CPU['pretrain'], 'epochs': 120, 'stages': (20, 40, 60, 80, 100, 120)}},
     'smoke': dict(pretrain=dict(width=4, d_hid=32, pred_hid=8, epochs=2, batch_size=64, stages=(1, 2), limit=256),
-                  evaluate=dict(width=4, epochs=2, batch_size=64), probe=_SMALL_PROBE, data='digits', fit_batch=True, seeds=(0,)),
+                  evaluate=dict(width=4, epochs=2, batch_size=64), probe=_SMALL_PROBE, data='digits', fit_batch=True,
+                  seeds=(0,)),
 }
 
 def check_preset(preset):
@@ -56,26 +61,33 @@ def preset_dataset(preset, dataset, stand_in=True):
     if not stand_in or data is None or is_folder(dataset) or dataset in EMBEDDED: return dataset
     return REAL_STAND_INS.get(dataset, data)
 
-_RECIPE = ('lr', 'min_scale', 'p_flip', 'scale_lr', 'fix_pred_lr', 'zero_init_residual', 'weight_decay', 'momentum', 'target')
+_RECIPE = ('lr', 'min_scale', 'p_flip', 'scale_lr', 'fix_pred_lr', 'zero_init_residual', 'weight_decay', 'momentum',
+           'target')
 
-REAL_LIMIT = 5000               # training images a small preset keeps of a real data set (stand_in=False): a fixed subset, every class
-NATURAL = ('cifar10', 'stl10')  # natural images: the paper's crops and flip at the small presets too (the cpu preset chose others for digits)
+# training images a small preset keeps of a real data set (stand_in=False): a fixed subset, every class
+REAL_LIMIT = 5000
+# natural images: the paper's crops and flip at the small presets too (the cpu preset chose others for digits)
+NATURAL = ('cifar10', 'stl10')
 
 def _real(p, dataset):
-    "A small preset's fields for a real data set: its files' fixed subset (not embedded ones); natural images: the paper's crops."
+    ("A small preset's fields for a real data set: its files' fixed subset (not embedded ones); natural images: the "
+     "paper's crops.")
     out = {} if dataset in EMBEDDED else dict(limit=p['pretrain'].get('limit') or REAL_LIMIT, limit_by='stratified')
     return {**out, **(dict(min_scale=0.2, p_flip=0.5) if dataset in NATURAL or is_folder(dataset) else {})}
 
 def preset_deviations(preset, probe=True, dataset='cifar10', stand_in=True):
-    "The preset's departures from the paper's recipe (not its sizes), as 'name value' strings: pre-training, then the probe (if `probe`)."
+    ("The preset's departures from the paper's recipe (not its sizes), as 'name value' strings: pre-training, then the "
+     "probe (if `probe`).")
     p, paper, cfg = check_preset(preset), PretrainConfig(), preset_pretrain(preset, dataset, stand_in)
-    pre = [f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k in _RECIPE if (v := getattr(cfg, k)) != getattr(paper, k)]
+    pre = [f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
+           for k in _RECIPE if (v := getattr(cfg, k)) != getattr(paper, k)]
     names = dict(probe=lambda v: f"{v} probe", standardize=lambda v: 'standardised features' if v else 'raw features',
                  weight_decay=lambda v: f"probe L2 {v:g}", knn_k=lambda v: f"kNN k {v}", knn_t=lambda v: f"kNN t {v:g}")
     return pre + ([names[k](v) for k, v in p['probe'].items()] if probe else [])
 
 def preset_pretrain(preset, dataset='cifar10', stand_in=True, **kw):
-    "A PretrainConfig of `preset` for `dataset` (a small preset's stand-in unless `stand_in` is False), with `kw` overriding any field."
+    ("A PretrainConfig of `preset` for `dataset` (a small preset's stand-in unless `stand_in` is False), with `kw` "
+     "overriding any field.")
     p, ds = check_preset(preset), preset_dataset(preset, dataset, stand_in)
     real = _real(p, ds) if p['data'] is not None and ds != p['data'] else {}
     return PretrainConfig(**{**p['pretrain'], **real, 'dataset': ds, **kw})
@@ -83,13 +95,15 @@ def preset_pretrain(preset, dataset='cifar10', stand_in=True, **kw):
 def _fitted_batch(cfg, batch_size):
     "min(batch_size, n // 2) for the n labelled images of an evaluation (at least 1)."
     own = is_folder(cfg.dataset)                  # your folder may hold fewer images than the limit: count them
-    y = load_split(cfg.dataset, 'train').y if not cfg.limit or own else torch.arange(cfg.limit) % NUM_CLASSES   # a limit: every class in it
+    # a limit: every class in it
+    y = load_split(cfg.dataset, 'train').y if not cfg.limit or own else torch.arange(cfg.limit) % NUM_CLASSES
     if cfg.limit and own: y = y[limited(y, cfg.limit)]
     n = len(labelled_subset(y, cfg.frac, cfg.subset_seed))
     return max(1, min(batch_size, n // 2))
 
 def preset_eval(preset, dataset='cifar10', stand_in=True, **kw):
-    "An EvalConfig of `preset` for the downstream data set `dataset` (see `preset_pretrain`), `kw` overriding any field (its probe: linear only)."
+    ("An EvalConfig of `preset` for the downstream data set `dataset` (see `preset_pretrain`), `kw` overriding any "
+     "field (its probe: linear only).")
     p, ds = check_preset(preset), preset_dataset(preset, dataset, stand_in)
     probe = p['probe'] if kw.get('mode', 'linear') == 'linear' else {}
     real = {k: v for k, v in _real(p, ds).items() if k == 'limit'} if p['data'] is not None and ds != p['data'] else {}
@@ -107,14 +121,19 @@ def preset_of(cfg):
     return next((p for p in same if size(p)['epochs'] == cfg.epochs), same[0] if same else None)
 
 # %% ../nbs/12_runs.ipynb #415c0383
-IDENTITY_BASE = {   # what run identities are measured from, frozen (2026-12): never edit a value; give a new field the value of the old behaviour
-    'PretrainConfig': dict(dataset='cifar10', method='sidae', w=0.5, seed=0, epochs=200, batch_size=512, lr=0.03, momentum=0.9, weight_decay=0.0005,
-                           width=64, d_hid=2048, pred_hid=512, proj_hid=None, target='original', stages=[0, 25, 50, 75, 100, 125, 150, 175, 200],
-                           pipeline='fast', amp='none', limit=None, min_scale=0.2, p_flip=0.5, scale_lr=False, fix_pred_lr=False,
-                           zero_init_residual=False, warmup_epochs=0, holdout=False, recon_space='normalized',
+# what run identities are measured from, frozen (2026-12): never edit a value; give a new field the value of the old
+# behaviour
+IDENTITY_BASE = {
+    'PretrainConfig': dict(dataset='cifar10', method='sidae', w=0.5, seed=0, epochs=200, batch_size=512, lr=0.03,
+                           momentum=0.9, weight_decay=0.0005, width=64, d_hid=2048, pred_hid=512, proj_hid=None,
+                           target='original', stages=[0, 25, 50, 75, 100, 125, 150, 175, 200],
+                           pipeline='fast', amp='none', limit=None, min_scale=0.2, p_flip=0.5, scale_lr=False,
+                           fix_pred_lr=False, zero_init_residual=False, warmup_epochs=0, holdout=False,
+                           recon_space='normalized',
                            limit_by='first'),
-    'EvalConfig': dict(dataset='cifar10', mode='linear', frac=1.0, subset_seed=0, seed=0, epochs=50, batch_size=256, lr=0.05, momentum=0.9,
-                       weight_decay=0.0, schedule='cosine', features='backbone', augment=False, width=64, amp='none', probe='sgd', standardize=False,
+    'EvalConfig': dict(dataset='cifar10', mode='linear', frac=1.0, subset_seed=0, seed=0, epochs=50, batch_size=256,
+                       lr=0.05, momentum=0.9, weight_decay=0.0, schedule='cosine', features='backbone', augment=False,
+                       width=64, amp='none', probe='sgd', standardize=False,
                        knn_k=200, knn_t=0.1, split='test', merge_last=False, limit=None),
 }
 
@@ -126,7 +145,9 @@ def identity(cfg):
     "The fields of a PretrainConfig or EvalConfig whose values differ from the frozen base: what makes a run this run."
     d, base = cfg.to_dict(), _base(type(cfg))
     missing = [k for k in d if k not in base]
-    if missing: raise KeyError(f"{type(cfg).__name__} fields {missing} have no value in IDENTITY_BASE: give each the value of the behaviour before it")
+    if missing:
+        raise KeyError(f"{type(cfg).__name__} fields {missing} have no value in IDENTITY_BASE: give each the value of "
+                       "the behaviour before it")
     return {k: v for k, v in d.items() if v != base[k]}
 
 def config_key(d):
@@ -134,7 +155,8 @@ def config_key(d):
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 def stored_differs(stored, cfg):
-    "The fields ('name: stored != asked') in which a stored config.json (missing fields at their base values) differs from `cfg`."
+    ("The fields ('name: stored != asked') in which a stored config.json (missing fields at their base values) differs "
+     "from `cfg`.")
     full, asked = {**_base(type(cfg)), **(stored or {})}, cfg.to_dict()
     return [f"{k}: {full.get(k)!r} != {v!r}" for k, v in asked.items() if full.get(k) != v]
 
@@ -164,17 +186,21 @@ def _cores():
     except AttributeError: return os.cpu_count() or 1
 
 def _write_status(run_dir, status):
-    "Write a run's status.json atomically; on a full disk, a short status in the place of the old one (no new space needed) and the error."
+    ("Write a run's status.json atomically; on a full disk, a short status in the place of the old one (no new space "
+     "needed) and the error.")
     p = Path(run_dir) / 'status.json'
     try: atomic_write_json(status, p)
     except OSError as e:
         if e.errno != errno.ENOSPC or not p.exists(): raise
         short = {k: status[k] for k in ('state', 'error', 'host', 'pid', 'started') if k in status}
-        with open(p, 'r+') as f: f.write(json.dumps(dict(short, note='disk full: the complete status could not be written')) + '\n'); f.truncate()
+        with open(p, 'r+') as f:
+            f.write(json.dumps(dict(short, note='disk full: the complete status could not be written')) + '\n')
+            f.truncate()
         raise
 
 def _job_environment():
-    "The job this process runs in, for its status: the SLURM job (array task) and the GPUs it may use, where they are set."
+    ("The job this process runs in, for its status: the SLURM job (array task) and the GPUs it may use, where they are "
+     "set.")
     env = {k: os.environ[v] for k, v in (('slurm_job', 'SLURM_JOB_ID'), ('slurm_array_task', 'SLURM_ARRAY_TASK_ID'),
                                           ('visible_gpus', 'CUDA_VISIBLE_DEVICES')) if os.environ.get(v)}
     return env
@@ -227,13 +253,16 @@ def _check_stage(p):
 
 def _eval_stage(ecfg, pcfg, stage):
     "Check the arguments of `RunStore.evaluate` and return the stage (the last of `pcfg` by default; None: supervised)."
-    if not isinstance(ecfg, EvalConfig): raise TypeError(f"ecfg={ecfg!r} is not an EvalConfig; allowed: EvalConfig(...) or preset_eval(...)")
+    if not isinstance(ecfg, EvalConfig):
+        raise TypeError(f"ecfg={ecfg!r} is not an EvalConfig; allowed: EvalConfig(...) or preset_eval(...)")
     if pcfg is not None and not isinstance(pcfg, PretrainConfig):
         raise TypeError(f"pcfg={pcfg!r} is not a PretrainConfig; allowed: PretrainConfig(...) or None")
     if (pcfg is None) != (ecfg.mode == 'supervised'):
-        raise ValueError(f"mode={ecfg.mode!r} " + ("trains from scratch and takes no pre-training run; allowed: pcfg=None" if pcfg
+        raise ValueError(f"mode={ecfg.mode!r} "
+                         + ("trains from scratch and takes no pre-training run; allowed: pcfg=None" if pcfg
                          else "needs a pre-training run (pcfg); allowed without one: mode='supervised'"))
-    if pcfg is None and stage is not None: raise ValueError(f"stage={stage!r} without a pre-training run; allowed: None for mode='supervised'")
+    if pcfg is None and stage is not None:
+        raise ValueError(f"stage={stage!r} without a pre-training run; allowed: None for mode='supervised'")
     if pcfg is not None:
         stage = pcfg.epochs if stage is None else stage
         if isinstance(stage, bool) or not isinstance(stage, numbers.Integral) or stage not in pcfg.stages:
@@ -245,7 +274,8 @@ class RunStore:
     "Pre-training runs and evaluations on disk, computed once, identified by their configuration."
     def __init__(self, root=None, device=None, data_root=None, download=False, progress=True, lock_timeout=-1,
                  threads=1, workers=None, fast=True, lock=None, compute_pretrain=True, **pretrain_opts):
-        dev = check_device(device)                     # a device this machine lacks fails here, before any folder is made
+        # a device this machine lacks fails here, before any folder is made
+        dev = check_device(device)
         self.root = Path(root or os.environ.get('SIDAE_RUNS') or Path.home() / '.cache' / 'sidae' / 'runs').expanduser()
         self.device, self.data_root, self.download, self.progress = device, data_root, download, progress
         self.lock_timeout, self.pretrain_opts, self.computed, self.fast = lock_timeout, pretrain_opts, [], fast
@@ -253,7 +283,8 @@ class RunStore:
         for k in ('channels_last', 'compile'): self.pretrain_opts.setdefault(k, None if flag('fast', fast) else False)
         cpu = dev.type == 'cpu'
         self.threads = positive_int('threads', threads) if cpu and threads is not None else None
-        self.workers = positive_int('workers', workers) if workers is not None else max(1, _cores() // (self.threads or _cores())) if cpu else 1
+        self.workers = (positive_int('workers', workers) if workers is not None
+                        else max(1, _cores() // (self.threads or _cores())) if cpu else 1)
 
     def pretrain_dir(self, cfg):
         "The folder of a pre-training run."
@@ -264,15 +295,18 @@ class RunStore:
         "The folder of an evaluation of stage `stage` of pre-training run `pcfg` (None: the supervised baseline)."
         d = dict(evaluate=identity(ecfg), pretrain=identity(pcfg) if pcfg else None, stage=stage)
         tag = lambda ds: dataset_tag(ds, self.data_root)
-        src = f"{tag(pcfg.dataset)}-{pcfg.method}-w{pcfg.w:g}-s{pcfg.seed}-e{stage}" if pcfg else f"scratch-s{ecfg.seed}"
+        src = (f"{tag(pcfg.dataset)}-{pcfg.method}-w{pcfg.w:g}-s{pcfg.seed}-e{stage}" if pcfg
+               else f"scratch-s{ecfg.seed}")
         return self.root / 'evaluate' / f"{tag(ecfg.dataset)}-{ecfg.mode}-frac{ecfg.frac:g}-{src}-{config_key(d)}"
 
     def status(self, run_dir):
         "The status record of a run folder ({'state': 'done' | 'running' | 'interrupted' | 'failed', ...}) or None."
         p = Path(run_dir) / 'status.json'
         st = read_json(p)
-        if st is None and p.exists(): warnings.warn(f"{p} is unreadable; the run counts as unfinished and is computed again (resumed)")
-        if isinstance(st, dict) and st.get('state') == 'running' and st.get('host') == socket.gethostname() and not _alive(st.get('pid')):
+        if st is None and p.exists():
+            warnings.warn(f"{p} is unreadable; the run counts as unfinished and is computed again (resumed)")
+        if (isinstance(st, dict) and st.get('state') == 'running' and st.get('host') == socket.gethostname()
+            and not _alive(st.get('pid'))):
             st = {**st, 'state': 'interrupted'}         # its process is gone: killed, or its machine went down
         return st if isinstance(st, dict) else None
 
@@ -286,31 +320,39 @@ class RunStore:
         "Rank 0 under the run's lock: 'done' or 'compute'; with several processes 'wait' after 10 s without the lock."
         if world()[1] == 1: lock.acquire()
         else:
-            try: lock.acquire(timeout=10 if self.lock_timeout < 0 else max(0, min(10, self.lock_timeout - (time.time() - t0))))
+            try:
+                lock.acquire(timeout=10 if self.lock_timeout < 0
+                             else max(0, min(10, self.lock_timeout - (time.time() - t0))))
             except Timeout:
                 if self.lock_timeout < 0 or time.time() - t0 < self.lock_timeout: return 'wait'
                 raise
-        return 'done' if self._done(run_dir) else 'compute'     # done: computed by another process while this one waited
+        # done: computed by another process while this one waited
+        return 'done' if self._done(run_dir) else 'compute'
 
     def _claim(self, run_dir):
-        "(lock or None, 'compute' | 'done'): rank 0 takes the run's lock and decides for every process whether to compute it."
+        ("(lock or None, 'compute' | 'done'): rank 0 takes the run's lock and decides for every process whether to "
+         "compute it.")
         rank, t0, error = world()[0], time.time(), None
         lock = self._lock(run_dir) if rank == 0 else None
         decision = 'wait'
-        while decision == 'wait':       # the others hear from rank 0 every 10 s while it waits, long before a collective times out
+        # the others hear from rank 0 every 10 s while it waits, long before a collective times out
+        while decision == 'wait':
             if rank == 0:
                 try: decision = self._decide(lock, run_dir, t0)
                 except Exception as e: decision, error = f"error: {type(e).__name__}: {e}", e
-            decision = from_rank0(decision, world()[1])      # no process starts work (DDP's collectives) that rank 0 skips
+            # no process starts work (DDP's collectives) that rank 0 skips
+            decision = from_rank0(decision, world()[1])
         if error is not None: raise error
         if decision.startswith('error'): raise RuntimeError(f"rank 0 could not claim the run {run_dir}: {decision[7:]}")
         return lock, decision
 
     def _base_status(self, run_dir, path):
-        "The status fields of an attempt: host, pid, start, versions, threads, the path it trains with, the previous attempt."
+        ("The status fields of an attempt: host, pid, start, versions, threads, the path it trains with, the previous "
+         "attempt.")
         prev = self.status(run_dir)
-        base = dict(host=socket.gethostname(), pid=os.getpid(), started=time.strftime('%Y-%m-%dT%H:%M:%S'), torch=torch.__version__,
-                    threads=torch.get_num_threads(), **({'path': path} if path else {}), **_job_environment())
+        base = dict(host=socket.gethostname(), pid=os.getpid(), started=time.strftime('%Y-%m-%dT%H:%M:%S'),
+                    torch=torch.__version__, threads=torch.get_num_threads(), **({'path': path} if path else {}),
+                    **_job_environment())
         if prev:                                         # under the lock, 'running' means that its process died
             base['previous'] = {**{k: prev[k] for k in ('state', 'error', 'started', 'host', 'pid') if k in prev},
                                 **({'state': 'interrupted'} if prev.get('state') == 'running' else {})}
@@ -320,7 +362,8 @@ class RunStore:
         "Compute `work()` with its status record (rank 0 writes it): running, then done or failed."
         rank, (t0, base) = world()[0], (time.time(), self._base_status(run_dir, path))
         if rank == 0:
-            if read_json(run_dir / 'config.json') != json.loads(json.dumps(config)):    # no new space needed where it is there
+            # no new space needed where it is there
+            if read_json(run_dir / 'config.json') != json.loads(json.dumps(config)):
                 atomic_write_json(config, run_dir / 'config.json')
             _write_status(run_dir, dict(state='running', **base))
         try:
@@ -329,25 +372,31 @@ class RunStore:
                 out = work()
             for w in caught: warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         except BaseException as e:
-            if rank == 0:                                # a time-out or pre-emption (SystemExit from submitit) only interrupts the run
-                st = dict(state='interrupted' if isinstance(e, (SystemExit, KeyboardInterrupt)) else 'failed', error=f"{type(e).__name__}: {e}",
-                          traceback=traceback.format_exc(), seconds=time.time() - t0, **base)
+            # a time-out or pre-emption (SystemExit from submitit) only interrupts the run
+            if rank == 0:
+                st = dict(state='interrupted' if isinstance(e, (SystemExit, KeyboardInterrupt)) else 'failed',
+                          error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc(), seconds=time.time() - t0,
+                          **base)
                 try: _write_status(run_dir, st)
-                except OSError: pass                    # the disk is full too: the short status says so; the run's own error is raised
+                # the disk is full too: the short status says so; the run's own error is raised
+                except OSError: pass
             raise
         if rank == 0:
             extra = dict(record(out)) if record else {}
             atomic_write_json(dict(state='done', seconds=time.time() - t0, finished=time.strftime('%Y-%m-%dT%H:%M:%S'),
                                    digests=_digests(run_dir),
-                                   warnings=[str(w.message) for w in caught] + extra.pop('warnings', []), **extra, **base),
+                                   warnings=[str(w.message) for w in caught] + extra.pop('warnings', []), **extra,
+                                   **base),
                               run_dir / 'status.json')
             if cleanup: cleanup()
         return out
 
     def _compute(self, run_dir, config, work, record=None, cleanup=None, path=None):
-        "Run `work()` once for run_dir under its file lock, with a status record; returns work's result (None if done before)."
+        ("Run `work()` once for run_dir under its file lock, with a status record; returns work's result (None if done "
+         "before).")
         run_dir = Path(run_dir)
-        if world()[1] == 1 and self._done(run_dir): return None   # with several processes rank 0 alone decides, under the lock
+        # with several processes rank 0 alone decides, under the lock
+        if world()[1] == 1 and self._done(run_dir): return None
         run_dir.mkdir(parents=True, exist_ok=True)
         lock, decision = self._claim(run_dir)
         try:
@@ -372,13 +421,14 @@ class RunStore:
         return expected
 
     def _check_stored(self, d, pairs, expected):
-        "Raise ValueError unless the config.json of the finished run in `d` holds the configurations asked for, [(stored part, cfg)]."
+        ("Raise ValueError unless the config.json of the finished run in `d` holds the configurations asked for, "
+         "[(stored part, cfg)].")
         stored = self._stored_config(d, expected)
         differs = [f for part, cfg in pairs if cfg is not None
                    for f in stored_differs(stored.get(part) if part else stored, cfg)]
         if differs:
-            raise ValueError(f"the run folder {d} holds another configuration than the one asked for ({'; '.join(differs)}): "
-                             "a folder moved or renamed by hand, or a clash of hashes; "
+            raise ValueError(f"the run folder {d} holds another configuration than the one asked for "
+                             f"({'; '.join(differs)}): a folder moved or renamed by hand, or a clash of hashes; "
                              "allowed: move it back (or delete it) and ask again")
 
     def _redo(self, d, e, what):
@@ -414,12 +464,15 @@ class RunStore:
 
     def pretrain(self, cfg):
         "The finished pre-training run of `cfg`: {'run_dir', 'config', 'log', 'stages'}, computed if missing."
-        if not isinstance(cfg, PretrainConfig): raise TypeError(f"cfg={cfg!r} is not a PretrainConfig; allowed: PretrainConfig(...) or preset_pretrain(...)")
+        if not isinstance(cfg, PretrainConfig):
+            raise TypeError(f"cfg={cfg!r} is not a PretrainConfig; allowed: PretrainConfig(...) or "
+                            "preset_pretrain(...)")
         d = self.pretrain_dir(cfg)
         def record(out):
             collapse = [int(r['epoch']) for r in out['rows'] if r.get('collapse')]
             return dict(collapse=collapse, resumed_from=out['resumed_from'],
-                        warnings=[f"representation collapse in epochs {collapse}: see the collapse column of log.csv"] if collapse else [])
+                        warnings=[f"representation collapse in epochs {collapse}: see the collapse column of log.csv"]
+                        if collapse else [])
         path = train_path(cfg, self.device, self.pretrain_opts['channels_last'], self.pretrain_opts['compile'])
         opts = dict(self.pretrain_opts, channels_last=path['channels_last'], compile=path['compile'])
         work = lambda: pretrain(cfg, d, device=self.device, data_root=self.data_root, download=self.download,
@@ -435,7 +488,8 @@ class RunStore:
             return dict(run_dir=d, config=cfg, log=log, stages=stages)
 
     def evaluate(self, ecfg, pcfg=None, stage=None):
-        "The result of evaluating stage `stage` (an epoch) of `pcfg` with `ecfg` (pcfg None: supervised), computed if missing."
+        ("The result of evaluating stage `stage` (an epoch) of `pcfg` with `ecfg` (pcfg None: supervised), computed if "
+         "missing.")
         stage = _eval_stage(ecfg, pcfg, stage)
         d = self.eval_dir(ecfg, pcfg, stage)
         if pcfg is not None and not self.compute_pretrain and not self._done(d):
@@ -446,9 +500,10 @@ class RunStore:
             labelled_indices(ecfg, downstream_splits(ecfg, train, None)[0])  # a bad batch fails first
             if pcfg: self._pretrain_needed(pcfg, d)      # after the input checks: refused, or one line saying so
             ck = self.pretrain(pcfg)['stages'][stage] if pcfg else None
-            r = evaluate(ecfg, ck, device=self.device, data_root=self.data_root, download=self.download, state_path=state)
-            res = dict(acc=r['acc'], train_acc=r['train_acc'], knn_acc=r['knn_acc'], n_labelled=r['n_labelled'], seconds=r['seconds'], stage=stage,
-                       **{k: v for k, v in r.items() if k.startswith('probe_')},
+            r = evaluate(ecfg, ck, device=self.device, data_root=self.data_root, download=self.download,
+                         state_path=state)
+            res = dict(acc=r['acc'], train_acc=r['train_acc'], knn_acc=r['knn_acc'], n_labelled=r['n_labelled'],
+                       seconds=r['seconds'], stage=stage, **{k: v for k, v in r.items() if k.startswith('probe_')},
                        evaluate=ecfg.to_dict(), pretrain=pcfg.to_dict() if pcfg else None)
             atomic_write_json(res, d / 'result.json')
         def cleanup():                                   # the result is stored: the resumable state is of no more use
@@ -475,7 +530,8 @@ class RunStore:
         return res
 
     def _pretrain_needed(self, pcfg, d):
-        "Before an evaluation in `d`: refuse (MissingRunError), or say in one line that its pre-training run is computed."
+        ("Before an evaluation in `d`: refuse (MissingRunError), or say in one line that its pre-training run is "
+         "computed.")
         pd = self.pretrain_dir(pcfg)
         if self._done(pd): return
         state = (self.status(pd) or {}).get('state', 'missing')
@@ -489,7 +545,8 @@ class RunStore:
         return self.eval_dir(EvalConfig(**e), PretrainConfig(**p) if p else None, st)
 
     def missing(self, pretrains=(), evaluations=()):
-        "The missing requests [(kind, config dicts)] among pre-training configs and (ecfg, pcfg, stage) evaluations, each once."
+        ("The missing requests [(kind, config dicts)] among pre-training configs and (ecfg, pcfg, stage) evaluations, "
+         "each once.")
         todo = {}
         for p in pretrains:
             if not self._done(self.pretrain_dir(p)): todo.setdefault(self.pretrain_dir(p), ('pretrain', (p.to_dict(),)))
@@ -501,10 +558,12 @@ class RunStore:
 
 
 def stored_pretrain(run_dir):
-    "The PretrainConfig of a stored pre-training run folder, from its config.json (checked against its name and digest)."
+    ("The PretrainConfig of a stored pre-training run folder, from its config.json (checked against its name and "
+     "digest).")
     d, p = Path(run_dir), Path(run_dir) / 'config.json'
     if not d.is_dir():
-        raise ValueError(f"run folder {d} does not exist; allowed: a folder under STORE/pretrain (sidae status lists them)")
+        raise ValueError(f"run folder {d} does not exist; allowed: a folder under STORE/pretrain (sidae status lists "
+                         "them)")
     st = read_json(d / 'status.json')
     cfg, why = read_json(p), _damaged(p, st if isinstance(st, dict) else None)
     if why or not isinstance(cfg, dict):
@@ -521,7 +580,8 @@ def stored_pretrain(run_dir):
 
 # %% ../nbs/12_runs.ipynb #98bf5dc8
 def stage_curve(store, pcfg, ecfg, stages=None):
-    "Rows {method, w, seed, epoch, frac, mode, acc} for the evaluation of every stage (or `stages`) of a pre-training run."
+    ("Rows {method, w, seed, epoch, frac, mode, acc} for the evaluation of every stage (or `stages`) of a pre-training "
+     "run.")
     rows = []
     for e in (stages or pcfg.stages):
         r = store.evaluate(ecfg, pcfg, e)

@@ -15,11 +15,13 @@ from .losses import check_w
 
 # %% ../nbs/15_tables.ipynb #49a1ee44
 def paper_table1():
-    "Table 1 of the paper as a DataFrame (pretrain, downstream, frac, method, mean, stderr), from sidae/paper_table1.csv."
+    ("Table 1 of the paper as a DataFrame (pretrain, downstream, frac, method, mean, stderr), from "
+     "sidae/paper_table1.csv.")
     with resources.files('sidae').joinpath('paper_table1.csv').open() as f: return pd.read_csv(f, comment='#')
 
 def paper_w(pretrain):
-    "The w of SidAE behind Table 1's rows for pre-training data set `pretrain`: 0.25 for STL-10 (its text), else 0.5 (its caption)."
+    ("The w of SidAE behind Table 1's rows for pre-training data set `pretrain`: 0.25 for STL-10 (its text), else 0.5 "
+     "(its caption).")
     return 0.25 if check_dataset(pretrain) == 'stl10' else 0.5
 
 # %% ../nbs/15_tables.ipynb #0bbe674e
@@ -34,7 +36,8 @@ def method_label(method, w=None):
     return f"SidAE (w = {w:g})" if method == 'sidae' else NAMES[method]
 
 def paper_methods(w=0.5):
-    "The paper's three pre-training methods as (method, w): SidAE with `w`, SimSiam (w = 0) and the autoencoder (w = 1)."
+    ("The paper's three pre-training methods as (method, w): SidAE with `w`, SimSiam (w = 0) and the autoencoder (w = "
+     "1).")
     return [('sidae', check_w(w)), ('simsiam', 0.0), ('ae', 1.0)]
 
 # %% ../nbs/15_tables.ipynb #384994d7
@@ -59,12 +62,15 @@ def mean_se(df, by=('label', 'epoch'), value='acc'):
 
 # %% ../nbs/15_tables.ipynb #d87d947b
 def _stage_stats(df, by, value):
-    "Mean and SE of `value` per (by, label, epoch) of the pre-trained rows, beside those of the random-init rows per `by`."
-    rnd = mean_se(df[df['method'] == 'random'], by=by, value=value).rename(columns=dict(mean='random_mean', se='random_se', n='random_n'))
+    ("Mean and SE of `value` per (by, label, epoch) of the pre-trained rows, beside those of the random-init rows per "
+     "`by`.")
+    rnd = mean_se(df[df['method'] == 'random'], by=by, value=value).rename(
+        columns=dict(mean='random_mean', se='random_se', n='random_n'))
     return mean_se(df[~df['method'].isin(BASELINES)], by=[*by, 'label', 'epoch'], value=value).merge(rnd, on=by)
 
 def versus_random(df, by=('frac',), metrics=('acc', 'knn_acc')):
-    "Per setting `by`, method and metric: the last stage against the random-init baseline (difference, its SE, > 2 SE?)."
+    ("Per setting `by`, method and metric: the last stage against the random-init baseline (difference, its SE, > 2 "
+     "SE?).")
     keys, out = [*by] or ['_all'], []
     for value in metrics:
         s = _stage_stats(df.assign(_all=0), keys, value)
@@ -73,8 +79,9 @@ def versus_random(df, by=('frac',), metrics=('acc', 'knn_acc')):
         s['beats'] = s['diff'] > 2 * s['se_diff']                          # False where se_diff is NaN
         for key, g in s.sort_values('epoch').groupby([*keys, 'label'], sort=False):
             last, first = g.iloc[-1], g.iloc[0]
-            out.append({**dict(zip([*keys, 'label'], key)), 'metric': value, 'epoch': int(last['epoch']), 'n': int(last['n']),
-                        'mean': last['mean'], 'se': last['se'], 'random_mean': last['random_mean'], 'random_se': last['random_se'],
+            out.append({**dict(zip([*keys, 'label'], key)), 'metric': value, 'epoch': int(last['epoch']),
+                        'n': int(last['n']), 'mean': last['mean'], 'se': last['se'], 'random_mean': last['random_mean'],
+                        'random_se': last['random_se'],
                         'diff': last['diff'], 'se_diff': last['se_diff'], 'beats_random': bool(last['beats']),
                         'first_beats': next((int(e) for e, b in zip(g['epoch'], g['beats']) if b), None),
                         'rises': bool(last['mean'] > first['mean']) if len(g) > 1 else None})
@@ -85,25 +92,32 @@ _BESIDE = ['paper_pretrain', 'paper_downstream', 'frac', 'method', 'label', 'w',
            'ours_mean', 'ours_se', 'paper_w', 'paper_mean', 'paper_se', 'diff']
 
 def beside_paper(df, table=None):
-    "Our last-stage frozen-backbone accuracies (mean, SE, n) beside Table 1's rows for the same data sets, frac and method."
+    ("Our last-stage frozen-backbone accuracies (mean, SE, n) beside Table 1's rows for the same data sets, frac and "
+     "method.")
     table = paper_table1() if table is None else table
     lin = df[(df['mode'] == 'linear') & df['method'].isin(['sidae', 'simsiam', 'ae'])]
     if lin.empty: return pd.DataFrame(columns=_BESIDE)
     keys = ['paper_pretrain', 'paper_downstream', 'frac', 'method', 'w']
     last = lin[lin['epoch'] == lin.groupby(keys)['epoch'].transform('max')]
-    ours = mean_se(last, by=keys + ['label', 'pretrain', 'downstream', 'epoch']).rename(columns=dict(mean='ours_mean', se='ours_se'))
-    paper = table.rename(columns=dict(pretrain='paper_pretrain', downstream='paper_downstream', mean='paper_mean', stderr='paper_se'))
+    ours = mean_se(last, by=keys + ['label', 'pretrain', 'downstream', 'epoch']).rename(
+        columns=dict(mean='ours_mean', se='ours_se'))
+    paper = table.rename(columns=dict(pretrain='paper_pretrain', downstream='paper_downstream', mean='paper_mean',
+                                      stderr='paper_se'))
     out = paper.merge(ours, on=['paper_pretrain', 'paper_downstream', 'frac', 'method'])
     out['paper_w'] = [paper_w(p) if m == 'sidae' else w for p, m, w in zip(out.paper_pretrain, out.method, out.w)]
-    real = (out.pretrain == out.paper_pretrain) & (out.downstream == out.paper_downstream)   # a stand-in (digits) is not the paper's data
+    # a stand-in (digits) is not the paper's data
+    real = (out.pretrain == out.paper_pretrain) & (out.downstream == out.paper_downstream)
     out['diff'] = (out.ours_mean - out.paper_mean).where(real)
     return out[_BESIDE].reset_index(drop=True)
 
 def paper_markers(df, table=None):
-    "Table 1's numbers as reference markers (label, paper_downstream, frac, epoch, mean, se) where our runs are the paper's."
+    ("Table 1's numbers as reference markers (label, paper_downstream, frac, epoch, mean, se) where our runs are the "
+     "paper's.")
     b = beside_paper(df, table)
-    b = b[(b.pretrain == b.paper_pretrain) & (b.downstream == b.paper_downstream) & (b.epoch == 200) & (b.w == b.paper_w)]
-    return b.rename(columns=dict(paper_mean='mean', paper_se='se'))[['label', 'paper_downstream', 'frac', 'epoch', 'mean', 'se']]
+    b = b[(b.pretrain == b.paper_pretrain) & (b.downstream == b.paper_downstream) & (b.epoch == 200)
+          & (b.w == b.paper_w)]
+    return b.rename(columns=dict(paper_mean='mean', paper_se='se'))[
+        ['label', 'paper_downstream', 'frac', 'epoch', 'mean', 'se']]
 
 # %% ../nbs/15_tables.ipynb #60b431a2
 def _cell(mean, se, digits=1):
@@ -111,12 +125,14 @@ def _cell(mean, se, digits=1):
     return f"{mean:.{digits}f}" if pd.isna(se) else f"{mean:.{digits}f} ± {se:.{digits}f}"
 
 def curve_table(df, by=(), value='acc'):
-    "Mean ± SE of `value` per method (rows, with `by` columns) and stage (columns); supervised in a 'no pre-training' column."
+    ("Mean ± SE of `value` per method (rows, with `by` columns) and stage (columns); supervised in a 'no "
+     "pre-training' column.")
     s = mean_se(df[df[value].notna()], by=[*by, 'label', 'epoch'], value=value)
     s['cell'] = [_cell(m, e) for m, e in zip(s['mean'], s['se'])]
     s['column'] = ['no pre-training' if pd.isna(e) else str(int(e)) for e in s['epoch']]
     t = s.pivot(index=[*by, 'label'], columns='column', values='cell').rename_axis(columns=None)
-    cols = sorted((c for c in t.columns if c != 'no pre-training'), key=int) + [c for c in t.columns if c == 'no pre-training']
+    cols = (sorted((c for c in t.columns if c != 'no pre-training'), key=int)
+            + [c for c in t.columns if c == 'no pre-training'])
     rows = list(dict.fromkeys(zip(*[s[c] for c in [*by, 'label']]))) if by else list(dict.fromkeys(s['label']))
     return t.reindex(index=rows, columns=cols).fillna('')
 
