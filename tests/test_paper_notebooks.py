@@ -5,8 +5,8 @@ directory that is neither the repository nor nbs/ (the notebooks find the reposi
 folder of its own and with one run store shared by the whole session: the notebooks share their runs as they do for a
 researcher (Fig. 7 and Table 1 mostly read what Fig. 3 and Fig. 4 computed). Checked:
 
-- every notebook opens with nbdev's `skip_exec` front matter and its title, then the `parameters`-tagged cell with a comment
-  for each parameter (without the tag, `-p` would silently change nothing; nbdev_clean keeps it only because settings.ini
+- every notebook opens with its title (nbdev's `skip_exec` front matter hidden in it, an HTML comment), then the
+  `parameters`-tagged cell with a comment for each parameter (without the tag, `-p` would silently change nothing; nbdev_clean keeps it only because settings.ini
   allows the `tags` cell metadata);
 - the files appear, exactly those the parameters name: PNG and PDF (non-empty, with their magic bytes) and the CSV behind the
   figure, with one row per panel, method, stage and seed (plus one per panel and seed for each baseline: random init and
@@ -23,7 +23,7 @@ researcher (Fig. 7 and Table 1 mostly read what Fig. 3 and Fig. 4 computed). Che
 About 3 minutes on 2 CPU cores, most of it starting kernels and the smoke runs of Fig. 3 and Fig. 4. The kernels run torch with
 one thread (OMP_NUM_THREADS=1 unless set): on a shared 2-core machine two threads per process made the runs several times slower.
 """
-import json, os, subprocess, sys
+import json, os, re, subprocess, sys
 from pathlib import Path
 import pandas as pd
 import papermill as pm
@@ -95,12 +95,13 @@ PAPER3 = ['SidAE (w = 0.5)', 'SimSiam', 'autoencoder']
 
 @pytest.mark.parametrize('name', NOTEBOOKS)
 def test_parameters_cell(name):
-    "Front matter, title, then the tagged parameters cell, each parameter with its comment (what --help-notebook shows)."
+    "Title with hidden front matter, then the tagged parameters cell, each parameter with its comment (--help-notebook)."
     cells = json.loads((NBS / f'{name}.ipynb').read_text())['cells']
-    assert cells[0]['cell_type'] == 'raw' and 'skip_exec: true' in ''.join(cells[0]['source'])
-    assert cells[1]['cell_type'] == 'markdown' and ''.join(cells[1]['source']).startswith('# ')
+    title = ''.join(cells[0]['source'])
+    assert cells[0]['cell_type'] == 'markdown' and title.startswith('# ')
+    assert re.search(r'^<!--(?:(?!-->).)*^- skip_exec: true$(?:(?!-->).)*-->', title, flags=re.S | re.M), title
     tagged = [i for i, c in enumerate(cells) if 'parameters' in c['metadata'].get('tags', [])]
-    assert tagged == [2], tagged
+    assert tagged == [1], tagged
     params = pm.inspect_notebook(str(NBS / f'{name}.ipynb'))
     assert set(COMMON) <= set(params), set(COMMON) - set(params)
     assert all(len(p['help']) > 20 for p in params.values()), [k for k, p in params.items() if len(p['help']) <= 20]

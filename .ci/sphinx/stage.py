@@ -4,10 +4,11 @@
 
 - every `nbs/*.ipynb` (found by glob, never by name), cleaned the way nbdev's docs processors clean them:
   code cells whose leading `#|` directives include `hide` (or Quarto's `include: false`) are left out, as are
-  YAML front-matter raw cells (`---` ... `---`) and cells left empty; `#|` directive lines and `#| hide_line`
-  lines are removed from the shown code; `#| echo: false` hides a cell's code and `#| output: false` its output;
-  ipywidgets outputs (papermill's tqdm bars) and the notebook's widget state are left out: they would need
-  require.js and the widget manager from a CDN, and their text fallback is the bar at 0%;
+  YAML front-matter raw cells (`---` ... `---`), the hidden front matter of a title cell (an HTML comment holding
+  nbdev's `- key: value` lines, such as the paper notebooks' `- skip_exec: true`) and cells left empty; `#|`
+  directive lines and `#| hide_line` lines are removed from the shown code; `#| echo: false` hides a cell's code
+  and `#| output: false` its output; ipywidgets outputs (papermill's tqdm bars) and the notebook's widget state are
+  left out: they would need require.js and the widget manager from a CDN, and their text fallback is the bar at 0%;
 - `figures/` of the repository, so that the notebooks' `../figures/...` images and links resolve;
 - a hidden toctree appended to `index.ipynb` (the home page): the library notebooks `NN_*.ipynb` in number
   order, the paper notebooks (`figN`, `tableN`), then the others, in name order.
@@ -23,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 _dir_line = re.compile(r'^\s*#\s*\|')
 _WIDGET = 'application/vnd.jupyter.widget-view+json'
+_FM_COMMENT = re.compile(r'\s*<!--(?:(?!-->).)*?^-\s+\w+\s*:(?:(?!-->).)*-->', flags=re.S | re.M)   # <!-- - k: v -->
 
 
 def _sort_key(stem):
@@ -78,7 +80,7 @@ def clean(nb, git_url, branch):
         if c['cell_type'] == 'raw':
             if re.match(r'\s*---\s*\n', src) and re.search(r'\n---\s*$', src.rstrip()): continue   # front matter
         elif c['cell_type'] == 'markdown':
-            src = rewrite_links(src, git_url, branch)
+            src = rewrite_links(_FM_COMMENT.sub('', src), git_url, branch)
         elif c['cell_type'] == 'code':
             lines = src.splitlines()
             d, n = directives(lines)
