@@ -1,0 +1,110 @@
+"""The notebooks of nbs/ open clean in JupyterLab and fit its window (issue 26).
+
+- JupyterLab, once the kernel of a notebook it opened has started, sets the notebook's `kernelspec` (display name from
+  the kernel spec) and `language_info` (from the kernel's kernel_info reply); if either differs from the file, the
+  notebook is marked changed right after opening and closing it asks to save. Seen with JupyterLab 4.6.6 in headless
+  Chromium: nbs/07_losses.ipynb as nbdev_clean left it (display_name 'python3', no language_info) was marked changed at
+  once, and Ctrl+S wrote exactly those two entries; with both as the kernel reports them it stayed unchanged. Every
+  notebook must carry both as a running kernel of this environment reports them (.ci/kernel_metadata.py writes them).
+- Saving writes what nbformat writes (jupyter_server's save path): each notebook is byte-identical after that
+  round trip.
+- No visible front-matter cell: nbdev_test skips the notebooks it skipped before through the front matter hidden in
+  their title cell (an HTML comment), and the docs staging drops that comment.
+- Lines of the code cells are at most 120 characters (outputs not counted), the `parameters` cells included, whose
+  end-of-line comments stay papermill's help.
+"""
+import importlib.util, io, json, re
+from pathlib import Path
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NBS = sorted((ROOT / 'nbs').glob('*.ipynb'))
+SKIPPED = {'fig3', 'fig4', 'fig5', 'fig6', 'fig7', 'table1', 'guide', 'real_mnist', 'recon_space', 'results',
+           'small_scale'}                      # run by tests/test_paper_notebooks.py, or no code at all
+PARAMETERISED = ['fig3', 'fig4', 'fig5', 'fig6', 'fig7', 'table1', 'bench', 'small_scale', 'real_mnist', 'recon_space']
+# Lines over 120 characters in the code cells of notebooks that other changes of issue 26 shorten (counted at f0d0d68);
+# a notebook leaves this list once its lines fit.
+PENDING = {'00_checks': 5, '01_devices': 2, '02_distributed': 1, '03_checkpoint': 6, '04_data': 20, '05_augment': 3,
+           '07_losses': 1, '08_features': 1, '09_pretrain': 26, '10_evaluate': 19, '11_locks': 4, '12_runs': 23,
+           '13_export': 5, '14_executors': 10, '15_tables': 11, '16_plots': 12, '17_figures': 37, '18_plan': 13,
+           '19_cli': 16, '20_gpureport': 1, '21_gpuchecks': 1, '22_gpuspeed': 3, '23_gpuresume': 1, '24_gpucheck': 10,
+           '25_studies': 1}
+ids = [p.stem for p in NBS]
+
+
+def _cells(p): return json.loads(p.read_text(encoding='utf-8'))['cells']
+def _src(c): return ''.join(c['source']) if isinstance(c['source'], list) else c['source']
+
+
+@pytest.fixture(scope='module')
+def kernel():
+    "The kernelspec and language_info that JupyterLab writes once this environment's python3 kernel has started."
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import start_new_kernel
+    spec = KernelSpecManager().get_kernel_spec('python3')
+    km, kc = start_new_kernel(kernel_name='python3', startup_timeout=120)
+    try: info = kc.kernel_info(reply=True, timeout=60)['content']['language_info']
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    return {'name': 'python3', 'display_name': spec.display_name, 'language': spec.language}, info
+
+
+@pytest.mark.parametrize('path', NBS, ids=ids)
+def test_opening_changes_no_metadata(path, kernel):
+    "JupyterLab's NotebookPanel._updateSpec and _updateLanguage, on kernel start, would write these values: no change."
+    kernelspec, language_info = kernel
+    meta = json.loads(path.read_text(encoding='utf-8'))['metadata']
+    assert meta.get('kernelspec') == kernelspec, (meta.get('kernelspec'), 'run: python .ci/kernel_metadata.py')
+    assert meta.get('language_info') == language_info, (meta.get('language_info'), 'run: python .ci/kernel_metadata.py')
+
+
+@pytest.mark.parametrize('path', NBS, ids=ids)
+def test_saving_rewrites_nothing(path):
+    "jupyter_server saves with nbformat.write(nb, f, version=NO_CONVERT): the file comes back byte for byte."
+    raw = path.read_text(encoding='utf-8')
+    out = io.StringIO()
+    nbformat.write(nbformat.reads(raw, as_version=nbformat.NO_CONVERT), out, version=nbformat.NO_CONVERT)
+    assert out.getvalue() == raw
+
+
+def test_no_visible_front_matter_and_nbdev_test_skips_the_same():
+    "No raw `---` cell; nbdev_test (its own test_nb logic) skips exactly SKIPPED, from the title cell's front matter."
+    from fastcore.basics import str2bool
+    from nbdev.frontmatter import FrontmatterProc
+    from nbdev.process import NBProcessor
+    raw = [p.stem for p in NBS
+           if any(c['cell_type'] == 'raw' and _src(c).lstrip().startswith('---') for c in _cells(p))]
+    assert raw == []
+    skipped = {p.stem for p in NBS
+               if str2bool(getattr(NBProcessor(p, procs=FrontmatterProc, process=True).nb, 'frontmatter_', {})
+                           .get('skip_exec', False))}
+    assert skipped == SKIPPED
+
+
+def test_docs_drop_the_hidden_front_matter():
+    spec = importlib.util.spec_from_file_location('docs_stage', ROOT / '.ci/sphinx/stage.py')
+    stage = importlib.util.module_from_spec(spec); spec.loader.exec_module(stage)
+    md = '# T\n> d\n\n<!-- nbdev front matter, hidden\n- skip_exec: true\n-->'
+    nb = {'cells': [{'cell_type': 'markdown', 'metadata': {}, 'source': md},
+                    {'cell_type': 'markdown', 'metadata': {}, 'source': 'a <!-- kept -->\n- x: y'}], 'metadata': {}}
+    assert [c['source'] for c in stage.clean(nb, 'https://github.com/o/r', 'main')['cells']] == [
+        '# T\n> d', 'a <!-- kept -->\n- x: y']
+
+
+@pytest.mark.parametrize('path', NBS, ids=ids)
+def test_code_lines_fit(path):
+    "Lines of code cells (not outputs) are at most 120 characters: JupyterLab at 1600 px shows them whole."
+    long = [(i, len(l)) for i, c in enumerate(_cells(path)) if c['cell_type'] == 'code'
+            for l in _src(c).splitlines() if len(l) > 120]
+    if long and path.stem in PENDING: pytest.xfail(f'{len(long)} lines over 120 (issue 26, another change)')
+    assert not long, f'nbs/{path.name}: (cell, length) of lines over 120: {long}'
+
+
+@pytest.mark.parametrize('name', PARAMETERISED)
+def test_parameter_help(name):
+    "papermill --help-notebook: every parameter keeps a help (its end-of-line comment) of more than 20 characters."
+    import papermill as pm
+    params = pm.inspect_notebook(str(ROOT / 'nbs' / f'{name}.ipynb'))
+    assert params and all(len(p['help']) > 20 for p in params.values()), {k: p['help'] for k, p in params.items()}
