@@ -173,10 +173,23 @@ def _check_x(x):
 
 class BatchAugment(torch.nn.Module):
     "The same pipeline on a whole batch with an independent random draw per image, on any device."
-    def __init__(self, size=32, scale=(0.2, 1.0), ratio=(3/4, 4/3), brightness=0.4, contrast=0.4, saturation=0.4,
-                 hue=0.1, p_jitter=0.8, p_gray=0.2, blur=False, blur_sigma=(0.1, 2.0), blur_kernel=3, p_blur=0.5,
-                 p_flip=0.5,
-                 sync_free=None):
+    def __init__(self,
+                 size:int=32, # side of the square views, in pixels
+                 scale:tuple=(0.2, 1.0), # the crop's area, a fraction of the image's: (low, high)
+                 ratio:tuple=(3/4, 4/3), # the crop's aspect ratio, width / height: (low, high)
+                 brightness:float=0.4, # colour jitter: brightness factor drawn from [1 - brightness, 1 + brightness]
+                 contrast:float=0.4, # colour jitter: contrast factor drawn from [1 - contrast, 1 + contrast]
+                 saturation:float=0.4, # colour jitter: saturation factor drawn from [1 - saturation, 1 + saturation]
+                 hue:float=0.1, # colour jitter: hue shift drawn from [-hue, hue], in turns (at most 0.5)
+                 p_jitter:float=0.8, # probability of the colour jitter
+                 p_gray:float=0.2, # probability of the grayscale conversion
+                 blur:bool=False, # Gaussian blur at all (`paper_augment`: on for the gray digit sets)
+                 blur_sigma:tuple=(0.1, 2.0), # the blur's sigma in pixels, drawn from (low, high)
+                 blur_kernel:int=3, # the blur kernel's side in pixels, odd
+                 p_blur:float=0.5, # probability of the blur, where `blur`
+                 p_flip:float=0.5, # probability of the horizontal flip
+                 sync_free:bool=None, # select images by mask, without host synchronisation (None: off the CPU)
+                ):
         super().__init__()
         _check_args(size, scale, ratio, brightness, contrast, saturation, hue, p_jitter, p_gray, blur_sigma,
                     blur_kernel, p_blur, p_flip)
@@ -281,12 +294,17 @@ class BatchAugment(torch.nn.Module):
         return self.apply(x, self.sample(x.shape[0], x.shape[2], x.shape[3], generator=generator, device=x.device))
 
 # %% ../nbs/05_augment.ipynb #ae3a21ec
-def paper_augment(dataset, **kwargs):
+def paper_augment(dataset:str, # the data set: the blur is on for the gray digit sets (mnist, fashion_mnist, digits)
+                  **kwargs, # `BatchAugment`'s parameters, to change a default
+                 )->BatchAugment:
     "The paper's augmentation for `dataset`: SimSiam's CIFAR-10 pipeline, plus the Gaussian blur for gray digit sets"
     kwargs.setdefault('blur', check_dataset(dataset) in BLUR_DATASETS)
     return BatchAugment(**kwargs)
 
-def two_views(augment, x, generator=None):
+def two_views(augment:BatchAugment, # the family T of augmentations, e.g. `paper_augment(dataset)`
+              x:torch.Tensor, # a batch of images (N, 3, H, W): uint8, or float in [0, 1]
+              generator:torch.Generator=None, # the random draws' source (None: torch's global one)
+             )->tuple: # (x1, x2): two float batches (N, 3, size, size) in [0, 1]
     "(x1, x2): two independent augmentations t1(x), t2(x) of the same batch x"
     return augment(x, generator=generator), augment(x, generator=generator)
 

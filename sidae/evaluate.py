@@ -17,6 +17,7 @@ from .checks import positive_int, nonneg_int, seed_int, number, flag, choice, fr
 from .devices import check_device, AMPS, autocast
 from .checkpoint import CorruptFileError, Resumable, check_zip, is_read_failure, short_error
 from .data import load_split, labelled_subset, validation_split, channel_stats, check_dataset, NUM_CLASSES, limited
+from .data import ImageData
 from .augment import BatchAugment, normalize
 from .models import ResNet18Backbone, projection_mlp, Classifier, FEATURES
 from .losses import check_finite
@@ -31,21 +32,23 @@ SPLITS = ('test', 'val')
 @dataclass
 class EvalConfig:
     "A downstream evaluation; the defaults are the paper's (50 epochs, SGD lr 0.05, momentum 0.9, batch 256)."
-    dataset: str = 'cifar10'
+    dataset: str = 'cifar10'      # the downstream data set (another one than pre-training's: transfer)
+    # 'linear': a probe on the frozen backbone; 'finetune': all of it; 'supervised': a ResNet-18 from scratch
     mode: str = 'linear'
-    frac: float = 1.0
-    subset_seed: int = 0
-    seed: int = 0
-    epochs: int = 50
-    batch_size: int = 256
-    lr: float = 0.05
-    momentum: float = 0.9
+    frac: float = 1.0             # fraction of the training labels the classifier sees, in (0, 1]
+    subset_seed: int = 0          # seed of the fixed labelled subset
+    seed: int = 0                 # seed of the downstream training
+    epochs: int = 50              # the classifier's epochs
+    batch_size: int = 256         # images per step
+    lr: float = 0.05              # SGD's learning rate
+    momentum: float = 0.9         # SGD's momentum
+    # L2 penalty: SGD's weight decay, or the L-BFGS probe's penalty (then > 0)
     weight_decay: float = 0.0
-    schedule: str = 'cosine'
-    features: str = 'backbone'
-    augment: bool = False
-    width: int = 64
-    amp: str = 'none'
+    schedule: str = 'cosine'      # the learning rate's schedule: 'cosine' or 'constant'
+    features: str = 'backbone'    # the fc layer's input: 'backbone' (its features) or 'projector' (z)
+    augment: bool = False         # random crops and flips of the labelled images
+    width: int = 64               # width of the supervised mode's ResNet-18
+    amp: str = 'none'             # number format: 'none' (float32), or 'bf16' or 'fp16' autocast
     # 'sgd': the paper's mini-batch SGD; 'lbfgs': logistic regression solved to its optimum
     probe: str = 'sgd'
     # linear mode: standardise each feature (mean, std over the training images) before the fc layer
@@ -268,23 +271,17 @@ def _frozen_probe(clf, train, x, y, cfg, mean, std, opts):
     if cfg.standardize: fold_standardization(clf.fc, mu, sd)
     return feats, {f'probe_{k}': v for k, v in info.items()}
 
-def evaluate(cfg, stage=None, device=None, data_root=None, download=False, train=None, test=None, progress=False,
-             state_path=None, checkpoint_every=1):
-    "Downstream accuracy (%) of `cfg` (an EvalConfig) for a stage checkpoint (or a fresh network in supervised mode)."
-    if not isinstance(cfg, EvalConfig): raise TypeError(f"cfg={cfg!r} is not an EvalConfig; allowed: EvalConfig(...)")
-    t0, device = time.time(), check_device(device)
-    positive_int('checkpoint_every', checkpoint_every)
+def _check_stage(cfg, stage):
+    "Refuse a `stage` that does not fit cfg's mode: the supervised baseline takes none, the other modes one."
     if (cfg.mode == 'supervised') != (stage is None):
         raise ValueError(f"stage={stage!r} does not fit mode={cfg.mode!r}; allowed: "
                          + ("None (the supervised baseline trains from scratch and takes no stage)" if stage is not None
                             else "the path of a pre-trained stage checkpoint (stage-EEEE.pt) for the modes 'linear' "
                                  "and 'finetune'"))
-    train = train if train is not None else load_split(cfg.dataset, 'train', data_root, download)
-    test = test if test is not None else load_split(cfg.dataset, 'test', data_root, download)
-    train, test = downstream_splits(cfg, train, test)
-    idx = labelled_indices(cfg, train)
-    x, y = train.x[idx], train.y[idx]
-    torch.manual_seed(cfg.seed)
+
+def _classifier(cfg, stage, train, device):
+    ("(classifier, classes, mean, std): an fc layer on the backbone of `stage` (a fresh one without), on `device`, and "
+     "the normalisation of its inputs.")
     if stage is None:
         backbone, projector = ResNet18Backbone(cfg.width), None
         mean, std = channel_stats(train.x)
@@ -292,7 +289,31 @@ def evaluate(cfg, stage=None, device=None, data_root=None, download=False, train
         backbone, projector, (mean, std), _ = load_stage(stage)
     n_classes = max(NUM_CLASSES, int(train.y.max()) + 1)
     clf = Classifier(backbone, n_classes, projector=projector, features=cfg.features).to(device)
-    mean, std = mean.to(device), std.to(device)
+    return clf, n_classes, mean.to(device), std.to(device)
+
+def evaluate(cfg:EvalConfig, # the evaluation
+             stage:str=None, # the stage checkpoint to evaluate (RUN/stage-EEEE.pt); None in supervised mode
+             device:str=None, # 'cpu', 'cuda' or 'cuda:N' (None: cuda if available)
+             data_root:str=None, # the data folder (None: $SIDAE_DATA, else ~/.cache/sidae/data)
+             download:bool=False, # let torchvision download a missing data set
+             train:ImageData=None, # the training split (None: cfg.dataset's, from `data_root`)
+             test:ImageData=None, # the test split (None: cfg.dataset's, from `data_root`)
+             progress:bool=False, # show a progress bar over the epochs
+             state_path:str=None, # where the downstream training keeps its resumable state (None: nowhere)
+             checkpoint_every:int=1, # epochs between two saves of that state
+            )->dict: # acc, train_acc, knn_acc (%), n_labelled, seconds, model (the classifier), the probe's record
+    "Downstream accuracy (%) of `cfg` (an EvalConfig) for a stage checkpoint (or a fresh network in supervised mode)."
+    if not isinstance(cfg, EvalConfig): raise TypeError(f"cfg={cfg!r} is not an EvalConfig; allowed: EvalConfig(...)")
+    t0, device = time.time(), check_device(device)
+    positive_int('checkpoint_every', checkpoint_every)
+    _check_stage(cfg, stage)
+    train = train if train is not None else load_split(cfg.dataset, 'train', data_root, download)
+    test = test if test is not None else load_split(cfg.dataset, 'test', data_root, download)
+    train, test = downstream_splits(cfg, train, test)
+    idx = labelled_indices(cfg, train)
+    x, y = train.x[idx], train.y[idx]
+    torch.manual_seed(cfg.seed)
+    clf, n_classes, mean, std = _classifier(cfg, stage, train, device)
     opts = dict(progress=progress, state_path=state_path, checkpoint_every=checkpoint_every)
     if cfg.mode == 'linear': feats, probe = _frozen_probe(clf, train, x, y, cfg, mean, std, opts)
     else:

@@ -62,7 +62,9 @@ def _report(store, what, i, n, t0, done):
 class LocalExecutor:
     ("The missing runs computed on this machine: the store's `workers` CPU processes side by side, or one process per "
      "GPU (`gpus`: numbers or names).")
-    def __init__(self, gpus=None):
+    def __init__(self,
+                 gpus:list=None, # GPUs, one process each, as CUDA_VISIBLE_DEVICES names them (None: every visible one)
+                ):
         self.gpus = (None if gpus is None
                      else [g if isinstance(g, str) and g else str(nonneg_int('gpu', g)) for g in gpus])
 
@@ -72,7 +74,12 @@ class LocalExecutor:
                 else None)
         return (len(gpus), gpus) if gpus else (store.workers, None)
 
-    def compute(self, store, pretrains=(), evaluations=(), desc='runs'):
+    def compute(self,
+                store:RunStore, # the run store that says what is missing and keeps what is computed
+                pretrains:list=(), # the PretrainConfigs of the pre-training runs wanted
+                evaluations:list=(), # the evaluations wanted: (EvalConfig, PretrainConfig or None, epoch or None)
+                desc:str='runs', # what the progress bars say is computed
+               ):
         ("Compute what is missing of `pretrains` and `evaluations` [(ecfg, pcfg, stage)]: pre-training first, one "
          "process per slot.")
         n, gpus = self._slots(store)
@@ -182,9 +189,23 @@ def active_jobs(store):
 class SlurmExecutor:
     ("The missing runs as SLURM job arrays through submitit: a job per pre-training run, then a job per run's "
      "evaluations.")
-    def __init__(self, folder=None, cluster='slurm', partition=None, time=24 * 60, account=None, gpus=1, cpus=8,
-                 mem_gb=32, parallelism=32, extra=None, max_timeouts=30, signal_delay_s=120, device=None, wait=True,
-                 poll=10.0):
+    def __init__(self,
+                 folder:str=None, # where submitit keeps the jobs' logs (None: the store's submitit/)
+                 cluster:str='slurm', # submitit's cluster: 'slurm', or 'local' or 'debug' to try it on this machine
+                 partition:str=None, # the SLURM partition (None: the cluster's default)
+                 time:float=24 * 60, # minutes per job; runs resume across jobs, so a job need not fit a whole run
+                 account:str=None, # the SLURM account to charge (None: the user's default)
+                 gpus:int=1, # GPUs per job
+                 cpus:int=8, # CPU cores per job
+                 mem_gb:int=32, # memory per job, in GB
+                 parallelism:int=32, # tasks of an array running at a time
+                 extra:dict=None, # any other sbatch option, e.g. {'qos': 'high', 'constraint': 'a100'}
+                 max_timeouts:int=30, # how often a job that runs out of time is requeued
+                 signal_delay_s:int=120, # seconds before the time limit when a job is told to requeue
+                 device:str=None, # where the jobs train (None: 'cuda' on SLURM, else the store's device)
+                 wait:bool=True, # wait for the jobs (False, on SLURM only: submit and return)
+                 poll:float=10.0, # seconds between two looks at the jobs' states
+                ):
         if cluster not in CLUSTERS: raise not_known('cluster', cluster, CLUSTERS)
         if extra is not None and not isinstance(extra, dict):
             raise ValueError(f"extra={extra!r} is not valid; allowed: a dict of sbatch options")
@@ -254,7 +275,12 @@ class SlurmExecutor:
                   flush=True)
         return self._array(store, name, job, group(todo), dependency), [j for _, j in held]
 
-    def compute(self, store, pretrains=(), evaluations=(), desc='runs'):
+    def compute(self,
+                store:RunStore, # the run store that says what is missing and keeps what is computed
+                pretrains:list=(), # the PretrainConfigs of the pre-training runs wanted
+                evaluations:list=(), # the evaluations wanted: (EvalConfig, PretrainConfig or None, epoch or None)
+                desc:str='runs', # what the progress bars say is computed
+               )->dict: # the jobs submitted: {'pretrain': [...], 'evaluate': [...]}
         ("Submit what is missing and no active job holds: the pre-training array, then the evaluations'; wait (or, on "
          "SLURM without `wait`, return).")
         if self.cluster == 'slurm': check_slurm()                 # before anything is submitted
@@ -275,7 +301,10 @@ class SlurmExecutor:
 EXECUTORS = ('local', 'slurm', 'none')
 SLURM_OPTIONS = tuple(k for k in inspect.signature(SlurmExecutor).parameters if k != 'wait')
 
-def make_executor(executor='local', slurm=None, wait=True):
+def make_executor(executor:str='local', # 'local', 'slurm' or 'none'
+                  slurm:dict=None, # with 'slurm': the options of `SlurmExecutor`
+                  wait:bool=True, # with 'slurm': wait for the jobs
+                 ):
     ("The executor named `executor`: 'local', 'slurm' (a SlurmExecutor with the options `slurm`, a dict), or 'none' "
      "(None: runs computed where asked for).")
     if executor not in EXECUTORS: raise not_known('executor', executor, EXECUTORS)

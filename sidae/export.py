@@ -94,7 +94,9 @@ def stage_meta(ck, stage, accuracies=()):
                 epoch=int(ck['epoch']), epochs=cfg['epochs'], mean=floats(ck['mean']), std=floats(ck['std']),
                 source=str(Path(stage).resolve()), accuracies=list(accuracies), config=cfg)
 
-def export_backbone(src, out):
+def export_backbone(src:Path, # a run folder (its last stage) or one of its stage-EEEE.pt files
+                    out:Path, # the folder to write backbone.pth and backbone.json into
+                   )->tuple: # (the path of backbone.pth, the content of backbone.json)
     ("Write OUT/backbone.pth (a torchvision resnet18 state dict without fc) and OUT/backbone.json (what it is) for a "
      "stage or a run.")
     # the writing side only: loading needs torch and torchvision alone
@@ -122,7 +124,9 @@ def _weights(path, map_location):
                       "empty (no mean and std to normalise its inputs with); export it again with `sidae export`")
     return ck, meta
 
-def load_backbone(path, map_location='cpu'):
+def load_backbone(path:Path, # a backbone.pth (or its folder), a run folder (its last stage) or a stage-EEEE.pt
+                  map_location:str='cpu', # where the weights load, as torch.load's `map_location`
+                 )->torchvision.models.ResNet: # in eval mode; `.sidae`: backbone.json's content (mean, std, ...)
     "torchvision's resnet18 (CIFAR stem, fc = Identity), in eval mode, with a backbone.pth's or a run stage's weights."
     path = Path(path)
     if path.is_dir(): path = path / 'backbone.pth' if (path / 'backbone.pth').exists() else stage_file(path)

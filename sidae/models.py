@@ -108,7 +108,13 @@ class Siamese(nn.Module):
         if self.decoder is not None: out.update(r1=self.decoder(z1), r2=self.decoder(z2))
         return out
 
-def build_model(method='sidae', width=64, d_hid=2048, pred_hid=512, proj_hid=None, zero_init_residual=False):
+def build_model(method:str='sidae', # 'sidae'; 'simsiam' (no decoder) or 'ae', the denoising autoencoder (no predictor)
+                width:int=64, # channels of the backbone's first stage: 64 is ResNet-18, whose features are 8 * width
+                d_hid:int=2048, # dimension of z, the projector's output (and of its hidden layers, unless `proj_hid`)
+                pred_hid:int=512, # the predictor's bottleneck: d_hid -> pred_hid -> d_hid
+                proj_hid:int=None, # the projector's hidden layers (None: d_hid)
+                zero_init_residual:bool=False, # start each residual block as the identity (SimSiam's reference code)
+               )->Siamese: # `model(x1, x2)`: a dict of z1, z2 (and p1, p2 with a predictor, r1, r2 with a decoder)
     "The network of `method` ('sidae', 'simsiam' or 'ae') with the paper's sizes as defaults."
     check_method(method)
     bb = ResNet18Backbone(width, zero_init_residual=zero_init_residual)
