@@ -9,6 +9,10 @@
   directive lines and `#| hide_line` lines are removed from the shown code; `#| echo: false` hides a cell's code
   and `#| output: false` its output; ipywidgets outputs (papermill's tqdm bars) and the notebook's widget state are
   left out: they would need require.js and the widget manager from a CDN, and their text fallback is the bar at 0%;
+  a `show_doc(...)` cell shows its output only (nbdev's `clean_show_doc`), as a signature card: tagged
+  `sidae-showdoc` (myst-nb gives the cell the class `tag_sidae-showdoc`, which custom.css draws as a box), its
+  markdown without nbdev's rule above it, without Quarto's `{target=...}` attributes on the source link (MyST would
+  show them as text) or its `#LNone` (no line found) and without the blank lines at the ends of the signature;
 - `figures/` of the repository, so that the notebooks' `../figures/...` images and links resolve;
 - a hidden toctree appended to `index.ipynb` (the home page): the library notebooks `NN_*.ipynb` in number
   order, the paper notebooks (`figN`, `tableN`), then the others, in name order.
@@ -25,6 +29,9 @@ ROOT = Path(__file__).resolve().parents[2]
 _dir_line = re.compile(r'^\s*#\s*\|')
 _WIDGET = 'application/vnd.jupyter.widget-view+json'
 _FM_COMMENT = re.compile(r'\s*<!--(?:(?!-->).)*?^-\s+\w+\s*:(?:(?!-->).)*-->', flags=re.S | re.M)   # <!-- - k: v -->
+_showdoc = re.compile(r'^show_doc', re.M)          # nbdev's test for a show_doc cell (processors._re_showdoc)
+_source_link = re.compile(r'\[source\]\(([^)\s]+)\)\{[^}\n]*\}')
+SHOWDOC_TAG = 'sidae-showdoc'
 
 
 def _sort_key(stem):
@@ -72,6 +79,22 @@ def rewrite_links(md, git_url, branch):
     return re.sub(r'''((?:src|href)\s*=\s*["'])([^"']+)''', repl, md)   # <img src="..."> <a href="...">
 
 
+def showdoc_markdown(md):
+    "The markdown of a show_doc output (nbdev's BasicMarkdownRenderer) as the docs site shows it (see the module doc)."
+    md = re.sub(r'\A\s*---[ \t]*\n\s*', '', md)
+    md = _source_link.sub(r'[source](\1)', md).replace('#LNone)', ')')   # nbdev finds no line for a dotted name
+    md = re.sub(r'(```python[ \t]*\n)(?:[ \t]*\n)+', r'\1', md)
+    return re.sub(r'\n(?:[ \t]*\n)+(```[ \t]*(?:\n|\Z))', r'\n\1', md)
+
+
+def _showdoc_cell(c, tags):
+    "Tag a show_doc cell (its input hidden, its output a card) and clean its markdown outputs."
+    tags += [t for t in ('remove-input', SHOWDOC_TAG) if t not in tags]
+    for o in c.get('outputs', []):
+        md = o.get('data', {}).get('text/markdown')
+        if md is not None: o['data']['text/markdown'] = showdoc_markdown(_src({'source': md}))
+
+
 def clean(nb, git_url, branch):
     "The notebook `nb` (a dict) as the docs show it."
     cells = []
@@ -90,6 +113,7 @@ def clean(nb, git_url, branch):
             tags = list(c.get('metadata', {}).get('tags', []))
             if d.get('echo') == 'false': tags.append('remove-input')
             if d.get('output') == 'false': tags.append('remove-output')
+            if _showdoc.search(src): _showdoc_cell(c, tags)
             if tags: c.setdefault('metadata', {})['tags'] = tags
             if 'outputs' in c: c['outputs'] = [o for o in c['outputs'] if _WIDGET not in o.get('data', {})]
             if not src and not c.get('outputs'): continue
