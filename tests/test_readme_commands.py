@@ -140,13 +140,16 @@ def _cifar(root):
 
 
 @pytest.fixture(scope='module')
-def ctx(tmp_path_factory):
-    "A user's machine: a fresh store and data folder, a working folder outside the checkout, the venv's commands on PATH."
+def ctx(tmp_path_factory, smoke_store):
+    """A user's machine: a fresh store (the session's `smoke_store`, empty: this module runs first in its session, and
+    tests/test_paper_notebooks.py reads it afterwards) and data folder, a working folder outside the checkout, the venv's
+    commands on PATH."""
     tmp = tmp_path_factory.mktemp('user')
+    assert not any(smoke_store.iterdir()), f"{smoke_store} is not empty: the README walk starts from a new store"
     data, cwd = tmp / 'data', tmp / 'work'
     cwd.mkdir(); _images(data / 'pets'); _cifar(data)
     env = {k: v for k, v in os.environ.items() if not k.startswith(('SIDAE_', 'PYTEST'))}
-    env.update(SIDAE_RUNS=str(tmp / 'runs'), SIDAE_DATA=str(data), OMP_NUM_THREADS='1', MPLBACKEND='Agg',
+    env.update(SIDAE_RUNS=str(smoke_store), SIDAE_DATA=str(data), OMP_NUM_THREADS='1', MPLBACKEND='Agg',
                PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")
     return dict(tmp=str(tmp), data=str(data), cwd=cwd, env=env)
 
