@@ -20,7 +20,7 @@ from .data import load_split, labelled_subset, validation_split, channel_stats, 
 from .data import ImageData
 from .augment import BatchAugment, normalize
 from .models import ResNet18Backbone, projection_mlp, Classifier, FEATURES
-from .losses import check_finite
+from .monitor import check_finite
 from .features import extract_features, accuracy, knn_accuracy, knn_neighbours
 
 # %% ../nbs/10_evaluate.ipynb #a250c7b2

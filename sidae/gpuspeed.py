@@ -12,7 +12,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 from .augment import paper_augment, reference_transform
 from .devices import autocast
-from .losses import siamese_loss, check_finite
+from .losses import siamese_loss
+from .monitor import check_finite
 from .models import build_model
 from .pretrain import train_step, fast_batches, reference_batches, CHECK_EVERY, METHOD_W
 from .augment import normalize

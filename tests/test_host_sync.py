@@ -3,7 +3,7 @@
 On a GPU the host queues kernels and runs ahead of the device; a copy between devices, a value read back to the host
 (`.item()`) or a shape that depends on the data (`nonzero`) makes it wait until the device has caught up
 (`sidae.devices.host_syncs` lists every such aten operation). On the `meta` device tensors have shapes but no data, so a
-whole epoch of the real loop (`sidae.pretrain.epoch_batches` and the loop's `_train_epoch`: views, network, loss, backward,
+whole epoch of the real loop (`sidae.pretrain.epoch_batches` and the loop's `train_epoch`: views, network, loss, backward,
 SGD) runs in no time, and a copy from the CPU is a copy between devices exactly as it is on a GPU.
 
 What the epoch may do, and nothing else: copy the epoch's image order to the device once, before its first step, and read
@@ -33,14 +33,14 @@ def _epoch(monkeypatch, channels_last):
     model = build_model('sidae', 8, 32, 8).to(META)
     if channels_last: model = model.to(memory_format=torch.channels_last)
     opt, sched = P.make_optimizer(model, cfg)
-    parts = dict(opt=opt, scaler=None)
+    st = P.TrainState(model, opt, sched, channels_last=channels_last)
     batches = P.epoch_batches(cfg, data, META, mean, std)
     aug = paper_augment('digits', sync_free=True)
     aug.apply(torch.zeros(2, 3, 32, 32, device=META), aug.sample(2, 32, 32, device=META))  # a device's first call copies its constants once
     checks = []
     monkeypatch.setattr(P, 'check_finite', lambda pending, *a: checks.append(pending[-1][0] + 1))
     perm = torch.randperm(len(data))
-    found = host_syncs(lambda: P._train_epoch(model, parts, batches(perm, None), cfg, 0, channels_last))
+    found = host_syncs(lambda: P.train_epoch(st, cfg, batches(perm, None), 0))
     return found, checks
 
 

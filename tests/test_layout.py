@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PKG = ROOT / 'sidae'
-ORDER = [re.match(r'\d\d_(\w+)\.ipynb', p.name).group(1) for p in sorted((ROOT / 'nbs').glob('[0-9][0-9]_*.ipynb'))]
+ORDER = [re.match(r'\d\d[a-z]?_(\w+)\.ipynb', p.name).group(1) for p in sorted((ROOT / 'nbs').glob('[0-9][0-9]*_*.ipynb'))]
 MAX_LINES = 40
 
 
