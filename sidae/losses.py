@@ -54,14 +54,14 @@ def _scaled(t, scale):
     "`t` times the per-channel `scale` ((3,) or broadcastable), or `t` itself without one (or for None)."
     return t if scale is None or t is None else t * scale.view(1, -1, 1, 1)
 
-def siamese_loss(out: dict,                  # a `Siamese` output: z1, z2, and p1, p2 (predictor), r1, r2 (decoder)
-                 x: torch.Tensor,            # the images, normalised, N x 3 x H x W: the decoder's target
-                 x1: torch.Tensor = None,    # the first view (the target of r1 with target='views')
-                 x2: torch.Tensor = None,    # the second view (the target of r2 with target='views')
-                 w: float = 0.5,             # the weight of L_dae in [0, 1]: 0 is SimSiam, 1 the autoencoder
-                 target: str = 'original',   # what the decoder reconstructs: the 'original' x or the 'views'
-                 recon_scale=None,           # the per-channel std: L_dae in pixels (None: on the normalised images)
-                ) -> dict:                   # {'loss', 'L_si', 'L_dae'}: the total and its parts (None where absent)
+def siamese_loss(out: dict,                 # a `Siamese` output: z1, z2, and p1, p2 (predictor), r1, r2 (decoder)
+                 x: torch.Tensor,           # the images, normalised, N x 3 x H x W: the decoder's target
+                 x1: torch.Tensor = None,   # the first view (the target of r1 with target='views')
+                 x2: torch.Tensor = None,   # the second view (the target of r2 with target='views')
+                 w: float = 0.5,            # the weight of L_dae in [0, 1]: 0 is SimSiam, 1 the autoencoder
+                 target: str = 'original',  # what the decoder reconstructs: the 'original' x or the 'views'
+                 recon_scale=None,          # the per-channel std: L_dae in pixels (None: on the normalised images)
+                ) -> dict:                  # {'loss', 'L_si', 'L_dae'}: the total and its parts (None where absent)
     ("Total loss and its parts {'loss', 'L_si', 'L_dae'} for a `Siamese` output; `recon_scale` (the per-channel std): "
      "L_dae in pixels.")
     w = check_w(w)

@@ -10,10 +10,10 @@ import torch, torch.nn.functional as F
 from .distributed import max_over_processes
 
 # %% ../nbs/08a_monitor.ipynb #f36cad78
-def check_finite(pending: list, # [(step, loss parts)]: the parts of a few steps, still on the device
-                 epoch: int, # the epoch, from 0
-                 lr: float, # the learning rate, for the message
-                 world: int = 1): # the number of processes (`sidae.distributed.world`)
+def check_finite(pending: list,    # [(step, loss parts)]: the parts of a few steps, still on the device
+                 epoch: int,       # the epoch, from 0
+                 lr: float,        # the learning rate, for the message
+                 world: int = 1):  # the number of processes (`sidae.distributed.world`)
     ("Raise FloatingPointError naming the first of `pending` [(step, loss parts)] with a non-finite loss (on any "
      "process).")
     bad = ~torch.isfinite(torch.stack([r['loss'] for _, r in pending]))
@@ -24,8 +24,8 @@ def check_finite(pending: list, # [(step, loss parts)]: the parts of a few steps
                              + ', '.join(f"{k}={v.item():.4g}" for k, v in res.items()) + f", lr={lr:.4g}")
 
 # %% ../nbs/08a_monitor.ipynb #607f3499
-def collapse_std(z: torch.Tensor, # N x d: the encodings of a batch
-                ) -> torch.Tensor: # a scalar: ~1/sqrt(d) for spread-out encodings, 0 for a collapse
+def collapse_std(z: torch.Tensor,   # N x d: the encodings of a batch
+                ) -> torch.Tensor:  # a scalar: ~1/sqrt(d) for spread-out encodings, 0 for a collapse
     ("SimSiam's collapse indicator: per-dimension std of l2-normalised z over the batch, averaged (1/sqrt(d) healthy, "
      "0 collapsed).")
     return F.normalize(z.detach().float(), dim=1).std(dim=0).mean()

@@ -10,6 +10,7 @@ __all__ = ['CHECK_EVERY', 'fast_batches', 'reference_batches', 'epoch_batches', 
 
 # %% ../nbs/09_pretrain.ipynb #28f5a55c
 import math, time, warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 import torch, torch.nn as nn
@@ -19,7 +20,7 @@ from .checks import positive_int, nonneg_int, number, flag
 from .devices import check_device, autocast, at_least_f32, fast_path, compile_available
 from .distributed import world, shard, sync_batchnorm, mean_over_processes
 from .checkpoint import Resumable
-from .data import load_pretrain, validation_split, channel_stats, BLUR_DATASETS, limited
+from .data import load_pretrain, validation_split, channel_stats, BLUR_DATASETS, limited, ImageData
 from .augment import paper_augment, reference_transform, normalize
 from .models import build_model
 from .losses import siamese_loss
@@ -137,15 +138,15 @@ def train_state(cfg, device, channels_last=False):
 # %% ../nbs/09_pretrain.ipynb #edf83ba8
 CHECK_EVERY = 25   # steps between the checks for a non-finite loss (one host synchronisation per check)
 
-def train_step(model: nn.Module,             # the network that trains: a `Siamese`, or it in DDP and/or compiled
-               opt: torch.optim.Optimizer,   # its optimiser
-               batch: tuple,                 # (x, x1, x2): the images and their two views, normalised, N x 3 x H x W
-               w: float,                     # the loss weight: L_sidae = w L_dae + (1 - w) L_si
-               target: str = 'original',     # what the decoder reconstructs: the 'original' x or the 'views' x1, x2
-               amp: str = 'none',            # the number format: 'none' (float32), 'bf16' or 'fp16' autocast
-               scaler=None,                  # fp16's torch.amp.GradScaler (None: no loss scaling)
-               recon_scale=None,             # the per-channel std: L_dae in pixels (None: on the normalised images)
-              ) -> dict:                     # the loss parts, detached, and `z_std`, the collapse monitor of z1
+def train_step(model: nn.Module,                     # a `Siamese` network, or it in DDP and/or compiled
+               opt: torch.optim.Optimizer,           # its optimiser
+               batch: tuple,                         # (x, x1, x2): images and two views, normalised, N x 3 x H x W
+               w: float,                             # the loss weight: L_sidae = w L_dae + (1 - w) L_si
+               target: str = 'original',             # the decoder's target: the 'original' x or the 'views'
+               amp: str = 'none',                    # the number format: 'none' (float32), 'bf16' or 'fp16' autocast
+               scaler: torch.amp.GradScaler = None,  # fp16's loss scaling (None: none)
+               recon_scale: torch.Tensor = None,     # the per-channel std: L_dae in pixels (None: normalised)
+              ) -> dict:                             # the loss parts (detached) and z_std, z1's collapse monitor
     "One optimisation step on a batch (x, x1, x2): returns the loss parts (detached) and the collapse monitor of z1."
     x, x1, x2 = batch
     with autocast(x.device, amp):
@@ -165,12 +166,12 @@ def train_step(model: nn.Module,             # the network that trains: a `Siame
     res['z_std'] = collapse_std(out['z1'])
     return res
 
-def train_epoch(st: TrainState,              # what trains: the network, its optimiser, schedule and scaler
-                cfg: PretrainConfig,         # the run (its w, target and amp)
-                batches,                     # this epoch's (x, x1, x2) of this process (`epoch_batches`)
-                epoch: int,                  # the epoch, from 0
-                recon_scale=None,            # the per-channel std: L_dae in pixels (None: on the normalised images)
-               ) -> tuple:                   # the loss parts and z_std summed over the steps, and the number of steps
+def train_epoch(st: TrainState,                    # what trains: the network, its optimiser, schedule and scaler
+                cfg: PretrainConfig,               # the run (its w, target and amp)
+                batches: Iterable,                 # this epoch's (x, x1, x2) of this process (`epoch_batches`)
+                epoch: int,                        # the epoch, from 0
+                recon_scale: torch.Tensor = None,  # the per-channel std: L_dae in pixels (None: normalised)
+               ) -> tuple:                         # the loss parts and z_std summed over the steps; the steps
     "Train one epoch: a step a batch, a finite-loss check every CHECK_EVERY steps, and the schedule's step at the end."
     sums, pending, lr, s = {}, [], st.opt.param_groups[0]['lr'], -1
     st.net.train()
@@ -308,22 +309,22 @@ def _open_run(cfg, run_dir, device, data, data_root, download, channels_last, **
     return st, _Run(run_dir, cfg, device, data, mean, std, ck, rows, start, data_root=data_root, **options)
 
 # %% ../nbs/09_pretrain.ipynb #3a8f592f
-def pretrain(cfg: PretrainConfig,   # what the run computes: its identity in the run store
-             run_dir,               # its folder: log.csv, stage-EEEE.pt, state.pt, recon.png, tb/ (made if missing)
-             device=None,           # 'cpu', 'cuda', 'cuda:1', ... (None: CUDA where there is one, else the CPU)
-             data_root=None,        # the data sets' folder (None: $SIDAE_DATA, else ~/.cache/sidae/data)
-             download=False,        # download a data set that is missing
-             data=None,             # pre-training images (a `sidae.data.ImageData`) instead of cfg's data set
-             channels_last=None,    # the channels_last memory format (None: the device's fast path)
-             compile=None,          # torch.compile the network (None: the device's fast path)
-             checkpoint_every=1,    # epochs between resumable states (written at every stage and at the end too)
-             knn_every=0,           # epochs between kNN accuracies in the log (0: none)
-             num_workers=2,         # DataLoader workers of the reference pipeline
-             progress=True,         # a progress bar (rank 0)
-             collapse_warn=None,    # warn below this collapse monitor (None: 0.1 / sqrt(d_hid))
-             stop_after=None,       # stop after this epoch, resumable (None: at cfg.epochs)
-             tensorboard=True,      # TensorBoard's events in tb/ (rank 0, where tensorboard is installed)
-            ) -> dict:              # run_dir, model, rows (the log), mean, std, resumed_from, path, stages
+def pretrain(cfg: PretrainConfig,          # what the run computes: its identity in the run store
+             run_dir: Path,                # its folder: log.csv, stage-EEEE.pt, state.pt, recon.png, tb/
+             device: str = None,           # 'cpu', 'cuda', 'cuda:1', ... (None: CUDA where there is one, else the CPU)
+             data_root: Path = None,       # the data sets' folder (None: $SIDAE_DATA, else ~/.cache/sidae/data)
+             download: bool = False,       # download a data set that is missing
+             data: ImageData = None,       # pre-training images (a `sidae.data.ImageData`) instead of cfg's data set
+             channels_last: bool = None,   # the channels_last memory format (None: the device's fast path)
+             compile: bool = None,         # torch.compile the network (None: the device's fast path)
+             checkpoint_every: int = 1,    # epochs between resumable states (and at each stage, at the end)
+             knn_every: int = 0,           # epochs between kNN accuracies in the log (0: none)
+             num_workers: int = 2,         # DataLoader workers of the reference pipeline
+             progress: bool = True,        # a progress bar (rank 0)
+             collapse_warn: float = None,  # warn below this collapse monitor (None: 0.1 / sqrt(d_hid))
+             stop_after: int = None,       # stop after this epoch, resumable (None: at cfg.epochs)
+             tensorboard: bool = True,     # TensorBoard's events in tb/ (rank 0, where tensorboard is installed)
+            ) -> dict:                     # run_dir, model, rows (the log), mean, std, resumed_from, path, stages
     ("Pre-train `cfg` (a PretrainConfig) into `run_dir`, resuming from its state if there is one; returns the result "
      "dict.")
     path = train_path(cfg, device, channels_last, compile)
