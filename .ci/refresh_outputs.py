@@ -84,7 +84,7 @@ def main(args):
     "Refresh the notebooks named in `args` (default: the library notebooks and index), then nbdev_clean them."
     paper = args[:1] == ['--paper']
     if paper: paths = [ROOT / 'nbs' / f'{n}.ipynb' for n in (args[1:] or PAPER)]   # --paper fig3 table1: those only
-    else: paths = [Path(a).resolve() for a in args] or sorted((ROOT / 'nbs').glob('[0-9][0-9]_*.ipynb')) + [ROOT / 'nbs' / 'index.ipynb']
+    else: paths = [Path(a).resolve() for a in args] or sorted((ROOT / 'nbs').glob('[0-9][0-9]*_*.ipynb')) + [ROOT / 'nbs' / 'index.ipynb']
     skip, failed = _skip_flags(), []
     for p in paths:
         ok, secs = refresh_paper(p) if paper else refresh(p, skip)

@@ -47,10 +47,10 @@ def _worker(rank, world, port, out):
     torch.set_num_threads(1)
     dist.init_process_group('gloo', rank=rank, world_size=world)
     try:
-        import sidae.pretrain as P, sidae.checkpoint as C
+        import sidae.pretrain as P, sidae.checkpoint as C, sidae.records as R
         if rank != 0:       # only rank 0 may write: any file written by another rank fails the run
             def _no_write(*a, **k): raise AssertionError(f"rank {rank} tried to write a file")
-            C.atomic_write = P.atomic_write = _no_write
+            C.atomic_write = R.atomic_write = _no_write      # records (recon.png) imports atomic_write itself
         cfg = P.PretrainConfig(**CFG)
         full = P.pretrain(cfg, Path(out) / 'full', device='cpu', progress=False)
         P.pretrain(cfg, Path(out) / 'resumed', device='cpu', progress=False, stop_after=1)

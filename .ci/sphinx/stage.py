@@ -42,7 +42,7 @@ def _sort_key(stem):
 def groups(stems):
     "[(caption, [stem, ...]), ...]: the toctree's sections, in order (index is the root page, not listed)."
     stems = sorted((s for s in stems if s != 'index'), key=_sort_key)
-    lib = [s for s in stems if re.match(r'\d+_', s)]
+    lib = [s for s in stems if re.match(r'\d+[a-z]?_', s)]
     paper = [s for s in stems if re.fullmatch(r'(fig|table)\d+\w*', s)]
     rest = [s for s in stems if s not in lib and s not in paper]
     return [(c, g) for c, g in [('Library', lib), ('Paper results', paper), ('More', rest)] if g]
