@@ -3,9 +3,8 @@ import subprocess
 from pathlib import Path
 import pytest
 
-# The slowest modules first (seconds on CI's 2-core machine, one module at a time): `.ci/test` runs two at a time
-# (pytest-xdist, `--dist loadgroup --no-loadscope-reorder`: each module is a group, below), and a slow module started
-# last would run alone at the end.
+# The slowest modules first (seconds on CI's 2-core machine, one module at a time): `.ci/test` runs two modules at a time
+# (pytest-xdist, `--dist loadscope --no-loadscope-reorder`), and a slow module started last would run alone at the end.
 SLOW_FIRST = ['test_readme_commands', 'test_paper_notebooks', 'test_studies', 'test_executors', 'test_cli',
               'test_own_images', 'test_ddp', 'test_integrity', 'test_concurrency']
 # Modules that run in the worker of another, after it, in one session: the paper notebooks read the run store that the
@@ -14,16 +13,24 @@ SLOW_FIRST = ['test_readme_commands', 'test_paper_notebooks', 'test_studies', 't
 SAME_WORKER = {'test_paper_notebooks': 'test_readme_commands'}
 
 
-def _module(item): return Path(str(item.fspath)).stem
+def _module(nodeid): return Path(nodeid.split('::', 1)[0]).stem
 
 
-@pytest.hookimpl(tryfirst=True)        # before pytest-xdist's own hook, which reads the xdist_group marks
-def pytest_collection_modifyitems(config, items):
-    """Run the modules of SLOW_FIRST first, in that order; within a module the tests keep their order. Under
-    `--dist loadgroup` each module is one group (one worker, in order), joined by the modules of SAME_WORKER."""
+def pytest_collection_modifyitems(items):
+    "Run the modules of SLOW_FIRST first, in that order; within a module the tests keep their order."
     rank = {m: i for i, m in enumerate(SLOW_FIRST)}
-    items.sort(key=lambda it: rank.get(_module(it), len(rank)))
-    for it in items: it.add_marker(pytest.mark.xdist_group(SAME_WORKER.get(_module(it), _module(it))))
+    items.sort(key=lambda it: rank.get(_module(it.nodeid), len(rank)))
+
+
+def pytest_xdist_make_scheduler(config, log):
+    "Under `--dist loadscope`, a scope is a module, or the module that SAME_WORKER joins it to."
+    if config.getvalue('dist') != 'loadscope': return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Modules(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return SAME_WORKER.get(_module(nodeid), _module(nodeid))
+    return Modules(config, log)
 
 
 @pytest.fixture(scope='session')
