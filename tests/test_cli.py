@@ -225,7 +225,7 @@ def test_figure_paths_are_printed_absolute(tmp_path):
     """The paper notebooks print `shown(path)` of the files they write: absolute, read the same from any folder.
 
     Before: `figures/fig3-...png`, relative to the checkout, which read as ./figures from another folder."""
-    code = "from sidae.figures import shown, _figures_dir\nprint(shown(_figures_dir() / 'fig3.png'))"
+    code = "from sidae.naming import shown, figures_dir\nprint(shown(figures_dir() / 'fig3.png'))"
     p = subprocess.run([sys.executable, '-c', code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     printed = p.stdout.strip()
     assert p.returncode == 0 and Path(printed.replace('~', str(Path.home()), 1)).is_absolute(), (printed, p.stderr[-2000:])
