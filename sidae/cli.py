@@ -4,12 +4,15 @@
 
 # %% auto #0
 __all__ = ['cmd_pretrain', 'pretrain_command', 'eval_configs', 'stored_run_configs', 'cmd_evaluate', 'cmd_compare', 'cmd_plan',
-           'cmd_run', 'cmd_status', 'cmd_results', 'cmd_export', 'cmd_task', 'Terminated', 'sigterm_raises', 'main']
+           'cmd_run', 'cmd_status', 'cmd_results', 'cmd_export', 'cmd_task', 'Terminated', 'sigterm_raises', 'main',
+           'LIBRARY_NAMES', 'PRETRAIN_HELP', 'EVAL_HELP', 'build_parser']
 
 # %% ../nbs/19_cli.ipynb #369f37dc
 import contextlib, json, os, shlex, signal, sys, threading, warnings
 from pathlib import Path
+# the parser, where it was before it had a module of its own
 from .cli_parser import LIBRARY_NAMES, PRETRAIN_HELP, EVAL_HELP, build_parser
+_all_ = ['LIBRARY_NAMES', 'PRETRAIN_HELP', 'EVAL_HELP', 'build_parser']
 
 # %% ../nbs/19_cli.ipynb #d3a95f00
 def _given(ns, prefix=''):
