@@ -68,8 +68,7 @@ def test_checker_finds_missing_pages_images_links_and_fragments(tmp_path):
 
 
 # Signature cards (issue 26): the public API's `show_doc` outputs, kept in the notebooks, shown by the docs site as cards.
-# check.SIGNATURE_CARDS lists the names by notebook; check.PENDING the notebooks whose cards other branches add (each is
-# checked once it has a card at all; at merge PENDING empties and every name is asserted).
+# check.SIGNATURE_CARDS lists the names by notebook.
 
 def _showdoc_md(name, params, ret='', line=12):
     "A show_doc output as nbdev 2.4's BasicMarkdownRenderer writes it."
@@ -121,8 +120,6 @@ def test_public_api_has_signature_cards(stem):
     at all (and no type hints or docments): every notebook here failed. `bash .ci/docs` checks the same cards on the
     built site (.ci/docs_check.py), where they must render as cards, not as raw text."""
     cards = check.notebook_cards(json.loads((ROOT / 'nbs' / f'{stem}.ipynb').read_text()))
-    if stem in check.PENDING and not cards:
-        pytest.skip(f'{stem}: its cards are added in another branch (check.PENDING)')
     problems = [p for name in check.SIGNATURE_CARDS[stem] for p in check.card_problems(cards, name)]
     assert not problems, '\n'.join(problems)
     nb = (ROOT / 'nbs' / f'{stem}.ipynb').read_text()
