@@ -23,9 +23,6 @@ NBS = sorted((ROOT / 'nbs').glob('*.ipynb'))
 SKIPPED = {'fig3', 'fig4', 'fig5', 'fig6', 'fig7', 'table1', 'guide', 'real_mnist', 'recon_space', 'results',
            'small_scale'}                      # run by tests/test_paper_notebooks.py, or no code at all
 PARAMETERISED = ['fig3', 'fig4', 'fig5', 'fig6', 'fig7', 'table1', 'bench', 'small_scale', 'real_mnist', 'recon_space']
-# Lines over 120 characters in the code cells of notebooks that other changes of issue 26 shorten (counted at f0d0d68);
-# a notebook leaves this list once its lines fit.
-PENDING = {'04_data': 20, '12_runs': 23, '17_figures': 37, '19_cli': 16}
 ids = [p.stem for p in NBS]
 
 
@@ -94,7 +91,6 @@ def test_code_lines_fit(path):
     "Lines of code cells (not outputs) are at most 120 characters: JupyterLab at 1600 px shows them whole."
     long = [(i, len(l)) for i, c in enumerate(_cells(path)) if c['cell_type'] == 'code'
             for l in _src(c).splitlines() if len(l) > 120]
-    if long and path.stem in PENDING: pytest.xfail(f'{len(long)} lines over 120 (issue 26, another change)')
     assert not long, f'nbs/{path.name}: (cell, length) of lines over 120: {long}'
 
 
