@@ -34,7 +34,8 @@ SWAPS = [  # (pattern, replacement): the scale, and the folders of the machine t
 NOT_RUN = {  # the start of a command -> why it is not run here, and where it is tested
     'bash .ci/run': "CI itself: this test runs inside it",
     'bash .ci/main': "regenerates the committed cpu-preset Fig. 3 (about 20 minutes); its notebook runs below at smoke size",
-    'python3 -m sidae.gpucheck --out /tmp/gpucheck --size tiny': ".ci/test runs exactly this command",
+    'python3 -m sidae.gpucheck --out /tmp/gpucheck --size tiny': "nbs/24_gpucheck.ipynb runs exactly this command "
+                                                                   "(with --device cpu; nbdev_test), as .ci/gpu-rehearsal does",
     'python3 -m sidae.gpucheck --out /tmp/gpucheck': "the paper-size GPU check: a lent GPU runs it (the tiny size is .ci/test's)",
     'source .venv/bin/activate': "the developers' loop: .ci/test runs export, clean, nbdev_test and pytest",
     'nbdev_export && nbdev_clean': "the developers' loop: .ci/test checks that both change nothing",
