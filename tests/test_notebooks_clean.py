@@ -1,11 +1,10 @@
-"""The notebooks of nbs/ open clean in JupyterLab and fit its window (issue 26).
+"""The notebooks of nbs/ open in JupyterLab without a front-matter cell and fit its window (issue 26).
 
-- JupyterLab, once the kernel of a notebook it opened has started, sets the notebook's `kernelspec` (display name from
-  the kernel spec) and `language_info` (from the kernel's kernel_info reply); if either differs from the file, the
-  notebook is marked changed right after opening and closing it asks to save. Seen with JupyterLab 4.6.6 in headless
-  Chromium: nbs/07_losses.ipynb as nbdev_clean left it (display_name 'python3', no language_info) was marked changed at
-  once, and Ctrl+S wrote exactly those two entries; with both as the kernel reports them it stayed unchanged. Every
-  notebook must carry both as a running kernel of this environment reports them (.ci/kernel_metadata.py writes them).
+- JupyterLab, once the kernel of a notebook it opened has started, writes the kernel spec's display name ('Python 3
+  (ipykernel)') and `language_info` into the notebook and so marks it changed (seen with JupyterLab 4.6.6 in headless
+  Chromium). That is not avoided here: nbdev_clean, which every notebook must pass unchanged (.ci/test), writes the
+  display name as the kernel's name ('python3') whatever settings.ini says, and `language_info` names this machine's
+  Python version. Closing without saving loses nothing; a notebook saved anyway comes back through nbdev_clean.
 - Saving writes what nbformat writes (jupyter_server's save path): each notebook is byte-identical after that
   round trip.
 - No visible front-matter cell: nbdev_test skips the notebooks it skipped before through the front matter hidden in
@@ -28,29 +27,6 @@ ids = [p.stem for p in NBS]
 
 def _cells(p): return json.loads(p.read_text(encoding='utf-8'))['cells']
 def _src(c): return ''.join(c['source']) if isinstance(c['source'], list) else c['source']
-
-
-@pytest.fixture(scope='module')
-def kernel():
-    "The kernelspec and language_info that JupyterLab writes once this environment's python3 kernel has started."
-    from jupyter_client.kernelspec import KernelSpecManager
-    from jupyter_client.manager import start_new_kernel
-    spec = KernelSpecManager().get_kernel_spec('python3')
-    km, kc = start_new_kernel(kernel_name='python3', startup_timeout=120)
-    try: info = kc.kernel_info(reply=True, timeout=60)['content']['language_info']
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
-    return {'name': 'python3', 'display_name': spec.display_name, 'language': spec.language}, info
-
-
-@pytest.mark.parametrize('path', NBS, ids=ids)
-def test_opening_changes_no_metadata(path, kernel):
-    "JupyterLab's NotebookPanel._updateSpec and _updateLanguage, on kernel start, would write these values: no change."
-    kernelspec, language_info = kernel
-    meta = json.loads(path.read_text(encoding='utf-8'))['metadata']
-    assert meta.get('kernelspec') == kernelspec, (meta.get('kernelspec'), 'run: python .ci/kernel_metadata.py')
-    assert meta.get('language_info') == language_info, (meta.get('language_info'), 'run: python .ci/kernel_metadata.py')
 
 
 @pytest.mark.parametrize('path', NBS, ids=ids)
