@@ -2,8 +2,9 @@
 
 Each notebook is executed with papermill's Python API, as `papermill nbs/fig3.ipynb ...` would execute it, with a working
 directory that is neither the repository nor nbs/ (the notebooks find the repository themselves), into a temporary figure
-folder of its own and with one run store shared by the whole session: the notebooks share their runs as they do for a
-researcher (Fig. 7 and Table 1 mostly read what Fig. 3 and Fig. 4 computed). Checked:
+folder of its own and with one run store shared by the whole session (tests/conftest.py's `smoke_store`): the notebooks
+share their runs as they do for a researcher (Fig. 7 and Table 1 mostly read what Fig. 3 and Fig. 4 computed), and in
+CI they run after the README walk, in its worker, and read what its `sidae run --figures all` computed. Checked:
 
 - every notebook opens with its title (nbdev's `skip_exec` front matter hidden in it, an HTML comment), then the
   `parameters`-tagged cell with a comment for each parameter (without the tag, `-p` would silently change nothing; nbdev_clean keeps it only because settings.ini
@@ -19,7 +20,8 @@ researcher (Fig. 7 and Table 1 mostly read what Fig. 3 and Fig. 4 computed). Che
 - the source notebooks are never modified;
 - the committed notebooks (the paper's and the studies) show their figures as outputs, as a reader opening them expects.
 
-About 3 minutes on 2 CPU cores, most of it starting kernels and the smoke runs of Fig. 3 and Fig. 4. The kernels run torch with
+About 3 minutes on 2 CPU cores alone, most of it starting kernels and the smoke runs of Fig. 3 and Fig. 4; about 1 minute
+after the README walk (8 to 10 s a notebook). The kernels run torch with
 one thread (OMP_NUM_THREADS=1 unless set): on a shared 2-core machine two threads per process made the runs several times slower.
 """
 import json, os, re, subprocess, sys
