@@ -255,16 +255,20 @@ def labelled_indices(cfg, train):
                          f"{cfg.dataset} at frac={cfg.frac:g}); allowed: 1..{len(idx)}")
     return idx
 
-def _frozen_probe(clf, train, x, y, cfg, mean, std, opts):
-    ("Train the fc layer on frozen features (SGD or L-BFGS, raw or standardised); returns the labelled images' "
-     "features and the probe's record.")
+def _frozen_probe(clf, train, idx, cfg, mean, std, opts):
+    ("Train the fc layer on frozen features (SGD or L-BFGS, raw or standardised) of the labelled images `idx` of "
+     "`train`; returns their features and the probe's record.")
+    x, y = train.x[idx], train.y[idx]
     for p in clf.parameters(): p.requires_grad_(p is clf.fc.weight or p is clf.fc.bias)
     clf.eval()
     if cfg.augment:
         train_classifier(clf, clf.fc.parameters(), x, y, cfg, mean, std, **opts)
         return extract_features(clf, x, mean, std, amp=cfg.amp), {}
-    feats = extract_features(clf, x, mean, std, amp=cfg.amp)
-    mu, sd = standardizer(extract_features(clf, train.x, mean, std, amp=cfg.amp)) if cfg.standardize else (0.0, 1.0)
+    if cfg.standardize:
+        # the whole split once: the standardiser's statistics, and the labelled images' rows of it
+        every = extract_features(clf, train.x, mean, std, amp=cfg.amp)
+        feats, (mu, sd) = every[idx], standardizer(every)
+    else: feats, mu, sd = extract_features(clf, x, mean, std, amp=cfg.amp), 0.0, 1.0
     z = (feats - mu) / sd
     info = fit_lbfgs(clf.fc, z, y, cfg.weight_decay)[1] if cfg.probe == 'lbfgs' else {}
     if cfg.probe != 'lbfgs': train_classifier(clf, clf.fc.parameters(), x, y, cfg, mean, std, feats=z, **opts)
@@ -315,7 +319,7 @@ def evaluate(cfg:EvalConfig, # the evaluation
     torch.manual_seed(cfg.seed)
     clf, n_classes, mean, std = _classifier(cfg, stage, train, device)
     opts = dict(progress=progress, state_path=state_path, checkpoint_every=checkpoint_every)
-    if cfg.mode == 'linear': feats, probe = _frozen_probe(clf, train, x, y, cfg, mean, std, opts)
+    if cfg.mode == 'linear': feats, probe = _frozen_probe(clf, train, idx, cfg, mean, std, opts)
     else:
         train_classifier(clf, [p for p in clf.parameters() if p.requires_grad], x, y, cfg, mean, std, **opts)
         feats, probe = None, {}

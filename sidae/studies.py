@@ -7,6 +7,8 @@ __all__ = ['validation_study', 'study_curves']
 
 # %% ../nbs/25_studies.ipynb #15cdb1ad
 import numpy as np, pandas as pd
+import torch
+from pathlib import Path
 from .data import load_split, validation_split
 from .features import extract_features, effective_rank
 from .evaluate import load_stage
@@ -22,24 +24,55 @@ def _study_row(name, p, e, r, rank, z_std, frac):
                 seed=p.seed, epoch=e, frac=frac, acc=r['acc'], knn_acc=r['knn_acc'], train_acc=r['train_acc'],
                 rank=rank, z_std=z_std)
 
+def _same_stage(a, b, features='backbone'):
+    ("True if two stages (`load_stage`'s tuples) give the same features: the backbone's weights and buffers, the "
+     "normalisation and, for `features='projector'`, the projector, all bit for bit.")
+    parts = lambda s: [s[0]] + [s[1]] * (features == 'projector')
+    same = lambda m, n: (m is None) == (n is None) and (m is None or (
+        m.state_dict().keys() == n.state_dict().keys()
+        and all(torch.equal(v, n.state_dict()[k]) for k, v in m.state_dict().items())))
+    return (all(same(m, n) for m, n in zip(parts(a), parts(b)))
+            and all(torch.equal(u, v) for u, v in zip(a[2], b[2])))
+
+def _random_stage_twins(store, runs, ev):
+    ("{run's folder: an earlier run} where stage 0 is the same network (`_same_stage`) under the same evaluation: its "
+     "evaluations are the earlier run's, not computed again.")
+    twins, firsts = {}, []
+    for p in runs:
+        d = store.pretrain_dir(p)
+        if 0 not in p.stages or d in twins or any(d == store.pretrain_dir(q) for q, _ in firsts): continue
+        s0 = load_stage(Path(store.pretrain(p)['run_dir']) / 'stage-0000.pt')   # (pre-trained first, if missing)
+        q = next((q for q, t in firsts if ev(1.0, q) == ev(1.0, p) and _same_stage(t, s0, ev(1.0, p).features)), None)
+        if q is None: firsts.append((p, s0))
+        else: twins[d] = q
+    return twins
+
 def validation_study(setup, recipes, methods, seeds, fracs=(0.01, 1.0), dataset='digits') -> pd.DataFrame:
     "Each recipe {name: PretrainConfig fields} x method x seed on the validation split of `dataset`, every stage."
-    train = load_split(dataset, 'train', root=setup.store.data_root)
+    store, train = setup.store, load_split(dataset, 'train', root=setup.store.data_root)
     val_x = train.x[validation_split(train.y)[1]]
     runs = [(name, preset_pretrain(setup.preset, dataset, method=m, w=None, seed=s, holdout=True, **kw))
             for name, kw in recipes.items() for m in methods for s in seeds]
     ev = lambda f, p: preset_eval(setup.preset, dataset, frac=f, seed=p.seed, split='val')
-    LocalExecutor().compute(setup.store, [p for _, p in runs],
-                            [(ev(f, p), p, e) for _, p in runs for e in p.stages for f in fracs], 'study')
-    rows = []
+    LocalExecutor().compute(store, [p for _, p in runs], desc='study')
+    # stage 0 is the random initialisation: the same network in every run of a seed, evaluated once (checked)
+    twin = _random_stage_twins(store, [p for _, p in runs], ev)
+    at = lambda p, e: (twin.get(store.pretrain_dir(p), p) if e == 0 else p, e)      # the run whose stage e is read
+    LocalExecutor().compute(store, evaluations=[(ev(f, q), q, k) for _, p in runs for e in p.stages for f in fracs
+                                                for q, k in [at(p, e)]], desc='study')
+    rows, ranks = [], {}
     for name, p in runs:
-        log = setup.store.pretrain(p)['log']
+        log = store.pretrain(p)['log']
         for e in p.stages:
-            bb, _, (mean, std), _ = load_stage(setup.store.pretrain_dir(p) / f'stage-{e:04d}.pt')
-            rank = effective_rank(extract_features(bb, val_x, mean, std))
+            q, k = at(p, e)
+            if (store.pretrain_dir(q), k) not in ranks:
+                bb, _, (mean, std), _ = load_stage(store.pretrain_dir(q) / f'stage-{k:04d}.pt')
+                ranks[store.pretrain_dir(q), k] = effective_rank(extract_features(bb, val_x, mean, std))
             z_std = log[e - 1]['z_std'] if e > 0 else np.nan
-            rows += [_study_row(name, p, e, setup.store.evaluate(ev(f, p), p, e), rank, z_std, f) for f in fracs]
+            rows += [_study_row(name, p, e, store.evaluate(ev(f, q), q, k), ranks[store.pretrain_dir(q), k], z_std, f)
+                     for f in fracs]
     return pd.DataFrame(rows)
+
 
 # %% ../nbs/25_studies.ipynb #316b6427
 def study_curves(df, value, ax, title):
