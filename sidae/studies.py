@@ -50,20 +50,21 @@ def _stage0_twins(store, runs, ev):
 def _check_twins(store, twins, ev):
     "`twins` without those whose stage 0 is not the same network as their twin's (`_same_stage`, from the files)."
     stage0 = lambda d: load_stage(d / 'stage-0000.pt')
+    firsts = {store.pretrain_dir(q): stage0(store.pretrain_dir(q)) for q in twins.values()}
     return {d: q for d, q in twins.items()
-            if _same_stage(stage0(d), stage0(store.pretrain_dir(q)), ev(1.0, q).features)}
+            if _same_stage(stage0(d), firsts[store.pretrain_dir(q)], ev(1.0, q).features)}
 
 def study_evaluations(store, runs, ev, fracs, stages=None, desc='study'):
     ("Compute the pre-training `runs` and the evaluations `ev(frac, run)` of their stages (`stages(run)`, else "
      "`run.stages`), stage 0 once per network; returns `at(run, e)`: the (run, stage) whose results stage e reads.")
     stages = stages or (lambda p: p.stages)
-    twin = _stage0_twins(store, runs, ev)
-    at = lambda p, e: (twin.get(store.pretrain_dir(p), p) if e == 0 else p, e)
+    reads = lambda twins: lambda p, e: (twins.get(store.pretrain_dir(p), p) if e == 0 else p, e)
+    planned = _stage0_twins(store, runs, ev)
     LocalExecutor().compute(store, runs, [(ev(f, q), q, k) for p in runs for e in stages(p) for f in fracs
-                                          for q, k in [at(p, e)]], desc)
+                                          for q, k in [reads(planned)(p, e)]], desc)
     for p in runs: store.pretrain(p)                          # (one process: computed here, one by one)
-    twin = _check_twins(store, twin, ev)                      # a twin that is not the same network: its own results
-    return at
+    # a planned twin whose stage 0 is not the same network reads its own results (computed when read)
+    return reads(_check_twins(store, planned, ev))
 
 def validation_study(setup, recipes, methods, seeds, fracs=(0.01, 1.0), dataset='digits') -> pd.DataFrame:
     "Each recipe {name: PretrainConfig fields} x method x seed on the validation split of `dataset`, every stage."
