@@ -27,9 +27,8 @@ def _same_stage(a, b, features='backbone'):
     ("True if two stages (`load_stage`'s tuples) give the same features: the backbone's weights and buffers, the "
      "normalisation and, for `features='projector'`, the projector, all bit for bit.")
     parts = lambda s: [s[0]] + [s[1]] * (features == 'projector')
-    same = lambda m, n: (m is None) == (n is None) and (m is None or (
-        m.state_dict().keys() == n.state_dict().keys()
-        and all(torch.equal(v, n.state_dict()[k]) for k, v in m.state_dict().items())))
+    equal = lambda u, v: u.keys() == v.keys() and all(torch.equal(t, v[k]) for k, t in u.items())
+    same = lambda m, n: (m is None) == (n is None) and (m is None or equal(m.state_dict(), n.state_dict()))
     return (all(same(m, n) for m, n in zip(parts(a), parts(b)))
             and all(torch.equal(u, v) for u, v in zip(a[2], b[2])))
 
