@@ -12,6 +12,7 @@ import contextlib, json, os, shlex, signal, sys, threading, warnings
 from pathlib import Path
 # the parser, where it was before it had a module of its own
 from .cli_parser import LIBRARY_NAMES, PRETRAIN_HELP, EVAL_HELP, build_parser
+from .startup import import_quietly
 _all_ = ['LIBRARY_NAMES', 'PRETRAIN_HELP', 'EVAL_HELP', 'build_parser']
 
 # %% ../nbs/19_cli.ipynb #d3a95f00
@@ -328,7 +329,9 @@ def main(argv=None):
     ns = build_parser().parse_args(argv)
     warnings.formatwarning = _one_line
     try:
-        with sigterm_raises(): out = _COMMANDS[ns.command](ns)
+        with sigterm_raises():
+            import_quietly()              # torch and torchvision, with the garbage collector paused (sidae.startup)
+            out = _COMMANDS[ns.command](ns)
     except (KeyboardInterrupt, Terminated) as e:             # the store has recorded its run as interrupted
         sig = 'SIGTERM' if isinstance(e, Terminated) else 'SIGINT (Ctrl-C)'
         print(f"sidae {ns.command}: interrupted by {sig}; what it computed is kept, and the same command resumes it",

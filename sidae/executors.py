@@ -20,6 +20,7 @@ from .distributed import world
 from .pretrain import PretrainConfig
 from .evaluate import EvalConfig
 from .runs import RunStore
+from .startup import pool_worker
 
 # %% ../nbs/14_executors.ipynb #d18d5560
 def compute_request(root, opts, kind, cfgs):
@@ -47,10 +48,6 @@ def visible_gpus():
     n = torch.cuda.device_count()
     names = [g.strip() for g in os.environ.get('CUDA_VISIBLE_DEVICES', '').split(',') if g.strip()]
     return names[:n] if names else [str(g) for g in range(n)]
-
-def _pin_gpu(gpus):
-    "A worker's initializer: take one GPU of the queue `gpus` and see only it (before CUDA starts in this process)."
-    os.environ['CUDA_VISIBLE_DEVICES'] = str(gpus.get())
 
 def _report(store, what, i, n, t0, done):
     ("Add computed folders to the store's record and print one line per finished request (papermill --log-output shows "
@@ -89,10 +86,10 @@ class LocalExecutor:
         opts, pin = (store_options(store, **({'device': 'cuda'} if gpus and check_device(store.device).type == 'cuda'
                                              else {})), None)
         if gpus: pin = ctx.Queue(); [pin.put(g) for g in gpus]
-        # by module name: a fresh interpreter imports them
-        from sidae.executors import compute_request as work, _pin_gpu as init
-        with ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=init if gpus else None,
-                                 initargs=(pin,) if gpus else ()) as pool:
+        # by module name: a fresh interpreter imports them; pool_worker (sidae.startup) pins its GPU and imports torch
+        # with the garbage collector paused before the first request
+        from sidae.executors import compute_request as work
+        with ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=pool_worker, initargs=(pin,)) as pool:
             for todo in batches:
                 jobs = [pool.submit(work, str(store.root), opts, kind, cfgs) for kind, cfgs in todo]
                 what, t0 = 'pre-training' if todo[0][0] == 'pretrain' else 'evaluating', time.time()

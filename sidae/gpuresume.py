@@ -16,7 +16,9 @@ from .runs import RunStore, preset_pretrain
 from .gpureport import TOL, check_row, worst, synthetic_data
 
 # %% ../nbs/23_gpuresume.ipynb #1eaf8f90
-_CHILD = "import json, sys; from sidae.gpuresume import resume_child; resume_child(**json.loads(sys.argv[1]))"
+# a child imports torch with the garbage collector paused (sidae.startup), then runs `resume_child`
+_CHILD = ("import json, sys; from sidae.startup import import_quietly; import_quietly(); "
+          "from sidae.gpuresume import resume_child; resume_child(**json.loads(sys.argv[1]))")
 
 def resume_child(root, cfg, device, kill_at=None):
     ("In a child process: pre-train `cfg` (a dict) through a RunStore in `root` on synthetic data; SIGKILL itself at "
