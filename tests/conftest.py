@@ -3,10 +3,14 @@ import subprocess
 from pathlib import Path
 import pytest
 
-# The slowest modules first (seconds on CI's 2-core machine, one module at a time): `.ci/test` runs two modules at a time
-# (pytest-xdist, `--dist loadscope --no-loadscope-reorder`), and a slow module started last would run alone at the end.
-SLOW_FIRST = ['test_readme_commands', 'test_paper_notebooks', 'test_studies', 'test_executors', 'test_cli',
-              'test_own_images', 'test_ddp', 'test_integrity', 'test_concurrency']
+# The slowest modules first, by the seconds of their tests at d0405c4 (pytest --durations, two at a time): README walk
+# 250 (and the paper notebooks' 77 after it), studies 191, cli 170, executors 145, ddp 88, own_images 65, resume 58,
+# concurrency 47, fastpath 45, integrity 40, host_sync 25, export 19, fidelity 16, each other module under 10. `.ci/test`
+# runs two modules at a time (pytest-xdist, `--dist loadscope --no-loadscope-reorder`), and a slow module started last
+# runs alone at the end: test_resume did, about 45 s of one idle core.
+SLOW_FIRST = ['test_readme_commands', 'test_paper_notebooks', 'test_studies', 'test_cli', 'test_executors', 'test_ddp',
+              'test_own_images', 'test_resume', 'test_concurrency', 'test_fastpath', 'test_integrity', 'test_host_sync',
+              'test_export', 'test_fidelity']
 # Modules that run in the worker of another, after it, in one session: the paper notebooks read the run store that the
 # README walk filled from empty (`smoke_store`), as a researcher's notebooks read what their `sidae run` computed, so
 # each smoke run of the figures is computed once in CI, not once per module.
